@@ -1,0 +1,47 @@
+# The two set-up commands of the README: `make demo` and `make test`.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+PIP := $(PY) -m pip
+
+.PHONY: demo test lint unit test-slow bench models results clean
+
+$(VENV)/.stamp-demo: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PIP) install -q --upgrade pip
+	$(PIP) install -q -e '.[onboard,sim]'
+	touch $@
+
+$(VENV)/.stamp-dev: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PIP) install -q --upgrade pip
+	$(PIP) install -q -e '.[dev]'
+	touch $@ $(VENV)/.stamp-demo
+
+demo: $(VENV)/.stamp-demo
+	$(VENV)/bin/roach demo
+
+lint: $(VENV)/.stamp-dev
+	$(VENV)/bin/ruff check firmware_bridge onboard offboard_training tools tests
+	$(VENV)/bin/mypy
+
+unit: $(VENV)/.stamp-dev
+	$(VENV)/bin/pytest -m "not slow and not hardware" -q
+
+test: lint unit
+
+test-slow: $(VENV)/.stamp-dev
+	$(VENV)/bin/pytest -m slow -q
+
+bench: $(VENV)/.stamp-dev
+	$(VENV)/bin/roach bench all
+
+# Retrains the shipped models (about an hour on 2 cores).
+models: $(VENV)/.stamp-dev
+	$(VENV)/bin/roach train-all --out models --seed 0
+
+results: $(VENV)/.stamp-dev
+	$(VENV)/bin/roach results --out docs/results.md
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

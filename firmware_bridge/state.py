@@ -1,0 +1,112 @@
+"""The 24-number robot state of the published work, built from telemetry and pose.
+
+Layout (index: name, unit):
+  0-2   x, y, z                         m (motion capture)
+  3-5   vx, vy, vz                      m/s, finite difference over the control period
+  6-11  cos/sin of roll, pitch, yaw
+  12-14 gyro_x, gyro_y, gyro_z          rad/s (body frame)
+  15-18 cos/sin of left and right leg angle
+  19-20 left_leg_rate, right_leg_rate   rev/s, encoder difference over the control period
+  21-22 bemf_left, bemf_right           V
+  23    battery                         V
+The dynamics model sees ``state[2:]`` (everything but x and y) plus the action, and
+predicts the change of all 24 numbers over one control period.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from firmware_bridge.records import (
+    ENCODER_COUNTS_PER_REV,
+    GYRO_RAD_S_PER_LSB,
+    MILLIVOLT,
+    Pose,
+    Telemetry,
+)
+
+STATE_NAMES: tuple[str, ...] = (
+    "x", "y", "z",
+    "vx", "vy", "vz",
+    "cos_roll", "sin_roll", "cos_pitch", "sin_pitch", "cos_yaw", "sin_yaw",
+    "gyro_x", "gyro_y", "gyro_z",
+    "cos_left_leg", "sin_left_leg", "cos_right_leg", "sin_right_leg",
+    "left_leg_rate", "right_leg_rate",
+    "bemf_left", "bemf_right",
+    "battery",
+)  # fmt: skip
+STATE_DIM = len(STATE_NAMES)
+assert STATE_DIM == 24
+ACTION_NAMES: tuple[str, ...] = ("left_leg_rate_cmd", "right_leg_rate_cmd")
+ACTION_DIM = 2
+MODEL_INPUT_STATE_SLICE = slice(2, STATE_DIM)
+"""The model's state input drops x and y (22 numbers)."""
+
+ACTION_LOW_REV_S = 2.0
+ACTION_HIGH_REV_S = 9.0
+"""Leg-velocity setpoint bounds, leg revolutions per second (ROBOT.md)."""
+
+CONTROL_PERIOD_S = 0.1
+"""10 Hz control, as on the published robot."""
+
+
+def leg_angle_rad(counts: int) -> float:
+    return 2.0 * math.pi * (counts % ENCODER_COUNTS_PER_REV) / ENCODER_COUNTS_PER_REV
+
+
+class StateBuilder:
+    """Builds the 24-number state from the latest telemetry and pose, once per control tick.
+
+    Velocities and leg rates are finite differences against the previous call, over the
+    time between the two samples' own timestamps (not the caller's clock), so a late
+    tick does not inflate them. The first call has no previous sample and reports zero
+    rates.
+    """
+
+    def __init__(self) -> None:
+        self._prev_pose: Pose | None = None
+        self._prev_tel: Telemetry | None = None
+
+    def reset(self) -> None:
+        self._prev_pose = None
+        self._prev_tel = None
+
+    def build(self, tel: Telemetry, pose: Pose) -> np.ndarray:
+        """Returns the state, shape (24,), float64."""
+        s = np.empty(STATE_DIM, dtype=np.float64)
+        s[0], s[1], s[2] = pose.x, pose.y, pose.z
+        if self._prev_pose is not None:
+            dt = _wrap_us(pose.timestamp_us - self._prev_pose.timestamp_us) * 1e-6
+            dt = dt if dt > 0 else CONTROL_PERIOD_S
+            s[3] = (pose.x - self._prev_pose.x) / dt
+            s[4] = (pose.y - self._prev_pose.y) / dt
+            s[5] = (pose.z - self._prev_pose.z) / dt
+        else:
+            s[3:6] = 0.0
+        s[6], s[7] = math.cos(pose.roll), math.sin(pose.roll)
+        s[8], s[9] = math.cos(pose.pitch), math.sin(pose.pitch)
+        s[10], s[11] = math.cos(pose.yaw), math.sin(pose.yaw)
+        s[12] = tel.gyro_x * GYRO_RAD_S_PER_LSB
+        s[13] = tel.gyro_y * GYRO_RAD_S_PER_LSB
+        s[14] = tel.gyro_z * GYRO_RAD_S_PER_LSB
+        la, ra = leg_angle_rad(tel.left_pos), leg_angle_rad(tel.right_pos)
+        s[15], s[16], s[17], s[18] = math.cos(la), math.sin(la), math.cos(ra), math.sin(ra)
+        if self._prev_tel is not None:
+            dt = _wrap_us(tel.timestamp_us - self._prev_tel.timestamp_us) * 1e-6
+            dt = dt if dt > 0 else CONTROL_PERIOD_S
+            s[19] = (tel.left_pos - self._prev_tel.left_pos) / ENCODER_COUNTS_PER_REV / dt
+            s[20] = (tel.right_pos - self._prev_tel.right_pos) / ENCODER_COUNTS_PER_REV / dt
+        else:
+            s[19:21] = 0.0
+        s[21] = tel.bemf_left * MILLIVOLT
+        s[22] = tel.bemf_right * MILLIVOLT
+        s[23] = tel.battery_mv * MILLIVOLT
+        self._prev_pose, self._prev_tel = pose, tel
+        return s
+
+
+def _wrap_us(delta: int) -> int:
+    """Difference of two u32 microsecond clocks, robust to one wrap-around."""
+    return (delta + (1 << 31)) % (1 << 32) - (1 << 31)

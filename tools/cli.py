@@ -1,0 +1,84 @@
+"""The ``roach`` command line: one entry point, one module per subcommand.
+
+Each subcommand lives in ``tools/cmd_<name>.py`` and defines ``HELP`` (one line),
+``add_arguments(parser)`` and ``run(args) -> int``. Modules are imported only when
+their subcommand runs, so ``roach run`` on the robot never imports the simulator or
+PyTorch. A ``RoachError`` becomes one line on stderr and its exit code; Ctrl-C exits 130.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from collections.abc import Sequence
+
+from firmware_bridge.errors import RoachError
+
+# name -> (module, one-line help). Kept here, not discovered, so `roach --help` is cheap.
+SUBCOMMANDS: dict[str, tuple[str, str]] = {
+    "demo": ("tools.cmd_demo", "run the shipped model on the simulated robot, end to end"),
+    "sim-check": ("tools.cmd_sim_check", "simulate open-loop commands and report what happened"),
+    "sim-plot": ("tools.cmd_sim_plot", "plot one open-loop command under each condition family"),
+    "sim": ("tools.cmd_sim", "software-in-the-loop fake robot behind a pseudo-terminal"),
+    "collect": ("tools.cmd_collect", "collect rollouts in simulation into a dataset"),
+    "train": ("tools.cmd_train", "train an MB or GrBAL dynamics model"),
+    "export": ("tools.cmd_export", "export a trained model to ONNX for the robot"),
+    "train-all": ("tools.cmd_train_all", "collect, train and export the shipped models"),
+    "results": ("tools.cmd_results", "adaptation results table (docs/results.md)"),
+    "run": ("tools.cmd_run", "the onboard controller: adapt, plan and drive the robot"),
+    "replay": ("tools.cmd_replay", "replay a logged run offline"),
+    "hil": ("tools.cmd_hil", "hardware-in-the-loop checks against a robot on a port"),
+    "bench": ("tools.cmd_bench", "benchmarks that print numbers"),
+}
+
+
+def _build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="roach", description="GrBAL online adaptation for a small legged robot."
+    )
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name, (_module, help_text) in SUBCOMMANDS.items():
+        sub.add_parser(name, help=help_text, add_help=False)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    top = _build_parser()
+    if not argv or argv[0] in ("-h", "--help") or argv[0] not in SUBCOMMANDS:
+        if argv and argv[0] not in ("-h", "--help"):
+            top.print_usage(sys.stderr)
+            print(
+                f"roach: error: unknown command {argv[0]!r}; valid: {', '.join(SUBCOMMANDS)}",
+                file=sys.stderr,
+            )
+            return 2
+        top.print_help()
+        return 0 if argv else 2
+    name = argv[0]
+    module_name, help_text = SUBCOMMANDS[name]
+    try:
+        module = importlib.import_module(module_name)
+    except ModuleNotFoundError as exc:
+        print(
+            f"roach: error: command {name!r} needs the missing package {exc.name!r} "
+            "(install the matching extra, e.g. pip install -e '.[dev]')",
+            file=sys.stderr,
+        )
+        return 2
+    parser = argparse.ArgumentParser(prog=f"roach {name}", description=help_text)
+    module.add_arguments(parser)
+    args = parser.parse_args(argv[1:])
+    try:
+        return int(module.run(args) or 0)
+    except RoachError as exc:
+        print(f"roach {name}: error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print(f"roach {name}: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())
