@@ -8,6 +8,7 @@ fake robot's pseudo-terminal (``roach sim``). Nothing skips the codec.
 from __future__ import annotations
 
 import abc
+import time
 from dataclasses import dataclass
 from typing import Generic, TypeVar
 
@@ -70,6 +71,21 @@ class Robot(abc.ABC):
 
     @abc.abstractmethod
     def close(self) -> None: ...
+
+    def wait_for_sample(self, after_monotonic_s: float, timeout_s: float) -> bool:
+        """Blocks until a pose arrives later than ``after_monotonic_s`` (True) or timeout_s
+        passes (False). The pose closes each telemetry + pose pair (docs/protocol.md), so
+        in lockstep simulation: note ``t = time.monotonic()``, send set_leg_velocity, then
+        ``wait_for_sample(t, ...)`` returns once the end-of-period pair is in.
+        Implementations may override this polling version with a notifying one."""
+        deadline = time.monotonic() + timeout_s
+        while True:
+            pose = self.latest_pose()
+            if pose is not None and pose.received_monotonic_s > after_monotonic_s:
+                return True
+            if time.monotonic() >= deadline:
+                return False
+            time.sleep(0.001)
 
     def __enter__(self) -> Robot:
         return self

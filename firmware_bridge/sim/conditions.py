@@ -1,0 +1,259 @@
+"""Simulation conditions: terrain, slope, payload, tow, missing legs, motor gains, pose
+miscalibration and battery, each a named knob parsed from ``key=value[@T]`` pairs.
+
+A condition string is comma-separated pairs, e.g. ``"terrain=turf,missing_leg=RF@4,payload_g=8"``;
+the empty string is the nominal robot on carpet. A value ending in ``@T`` switches on T seconds
+into the episode; before that the key has its default. The same keys can come from a TOML file
+(values may be numbers, strings such as ``"RF@4"``, or a list of leg names for ``missing_leg``).
+Every bad input raises ``ConfigError`` with one line naming the key and what is valid.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from firmware_bridge.errors import ConfigError
+
+LEG_NAMES: tuple[str, ...] = ("LF", "LM", "LR", "RF", "RM", "RR")
+"""Left/right, front/middle/rear."""
+
+
+@dataclass(frozen=True)
+class Surface:
+    """Ground contact parameters of a terrain."""
+
+    friction: float  # sliding friction coefficient
+    softness: float  # 0 = rigid contact, 1 = very soft (see robot.py for the mapping)
+    roughness_mm: float  # peak-to-peak height of the small-scale height field, mm
+
+
+TERRAINS: dict[str, Surface] = {
+    "carpet": Surface(friction=0.9, softness=0.35, roughness_mm=1.0),
+    "styrofoam": Surface(friction=0.3, softness=0.1, roughness_mm=0.2),
+    "turf": Surface(friction=1.1, softness=0.8, roughness_mm=4.0),
+    "gravel": Surface(friction=0.7, softness=0.05, roughness_mm=7.0),
+    "ice": Surface(friction=0.08, softness=0.0, roughness_mm=0.0),
+}
+TRAINING_TERRAINS: tuple[str, ...] = ("carpet", "styrofoam", "turf")
+"""The terrains the training data covers; ``gravel`` and ``ice`` are never trained on."""
+
+MAX_SWITCH_S = 3600.0
+
+
+@dataclass(frozen=True)
+class KeySpec:
+    """What a condition key means and which values it accepts."""
+
+    doc: str
+    kind: str  # "float", "terrain" or "legs"
+    lo: float = 0.0
+    hi: float = 0.0
+    unit: str = ""
+
+    def valid(self) -> str:
+        if self.kind == "terrain":
+            return "one of " + ", ".join(TERRAINS)
+        if self.kind == "legs":
+            return "one or more of " + " ".join(LEG_NAMES) + " joined by '+'"
+        return f"{self.lo:g}..{self.hi:g}" + (f" {self.unit}" if self.unit else "")
+
+
+CONDITION_KEYS: dict[str, KeySpec] = {
+    "terrain": KeySpec("ground preset (training: carpet, styrofoam, turf; unseen: gravel, ice)", "terrain"),
+    "friction": KeySpec("sliding friction coefficient (overrides the terrain's)", "float", 0.02, 2.0),
+    "softness": KeySpec("contact softness, 0 rigid .. 1 very soft (overrides the terrain's)", "float", 0.0, 1.0),
+    "roughness_mm": KeySpec("height-field bump height (overrides the terrain's)", "float", 0.0, 10.0, "mm"),
+    "slope_deg": KeySpec("ground tilt along the start heading; negative is downhill", "float", -20.0, 20.0, "deg"),
+    "payload_g": KeySpec("mass carried on the body", "float", 0.0, 40.0, "g"),
+    "payload_x_mm": KeySpec("payload offset forward of the body centre", "float", -50.0, 50.0, "mm"),
+    "payload_y_mm": KeySpec("payload offset to the left of the body centre", "float", -25.0, 25.0, "mm"),
+    "tow_g": KeySpec("mass of a sled dragged behind on a tether", "float", 0.0, 200.0, "g"),
+    "missing_leg": KeySpec("legs whose ground contact is gone", "legs"),
+    "gain_left": KeySpec("left motor torque per commanded duty, relative to nominal", "float", 0.2, 2.0),
+    "gain_right": KeySpec("right motor torque per commanded duty, relative to nominal", "float", 0.2, 2.0),
+    "yaw_offset_deg": KeySpec("motion-capture yaw error (reported minus true)", "float", -180.0, 180.0, "deg"),
+    "pos_offset_mm": KeySpec("tracked point's offset ahead of the body centre (marker misplaced)", "float", -100.0, 100.0, "mm"),
+    "battery_v": KeySpec("battery open-circuit voltage at the start", "float", 3.0, 4.35, "V"),
+}  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Condition:
+    """One simulation condition. Defaults are the nominal robot on carpet.
+
+    ``friction``/``softness``/``roughness_mm`` of None take the terrain preset's value.
+    ``switch_s`` holds ``(key, T)`` for keys that switch on at T seconds; before T the key
+    has its default value (use ``at(t)`` for the condition in force at time t).
+    """
+
+    terrain: str = "carpet"
+    friction: float | None = None
+    softness: float | None = None
+    roughness_mm: float | None = None
+    slope_deg: float = 0.0
+    payload_g: float = 0.0
+    payload_x_mm: float = 0.0
+    payload_y_mm: float = 0.0
+    tow_g: float = 0.0
+    missing_leg: tuple[str, ...] = ()
+    gain_left: float = 1.0
+    gain_right: float = 1.0
+    yaw_offset_deg: float = 0.0
+    pos_offset_mm: float = 0.0
+    battery_v: float = 3.9
+    switch_s: tuple[tuple[str, float], ...] = ()
+
+    def surface(self) -> Surface:
+        """The ground parameters in force: the terrain preset with any raw knob applied."""
+        base = TERRAINS[self.terrain]
+        return Surface(
+            friction=base.friction if self.friction is None else self.friction,
+            softness=base.softness if self.softness is None else self.softness,
+            roughness_mm=base.roughness_mm if self.roughness_mm is None else self.roughness_mm,
+        )
+
+    def at(self, t_s: float) -> Condition:
+        """The condition in force at ``t_s`` seconds: keys not yet switched on are default."""
+        pending = {k: _DEFAULTS[k] for k, t in self.switch_s if t_s < t}
+        return dataclasses.replace(self, switch_s=(), **pending) if pending else self
+
+    def switch_times(self) -> tuple[float, ...]:
+        """Sorted distinct times at which some key switches on, seconds."""
+        return tuple(sorted({t for _, t in self.switch_s}))
+
+    def __str__(self) -> str:
+        """The canonical condition string (parses back to an equal Condition)."""
+        when = dict(self.switch_s)
+        parts = []
+        for key in CONDITION_KEYS:
+            value = getattr(self, key)
+            if value == _DEFAULTS[key] and key not in when:
+                continue
+            text = "+".join(value) if key == "missing_leg" else f"{value:g}" if isinstance(value, float) else str(value)
+            parts.append(f"{key}={text}" + (f"@{when[key]:g}" if key in when else ""))
+        return ",".join(parts)  # fmt: skip
+
+
+_DEFAULTS: dict[str, object] = {f.name: f.default for f in dataclasses.fields(Condition)}
+
+
+def parse_condition(text: str) -> Condition:
+    """Parses ``"key=value[@T],..."``; the empty string is nominal. Raises ConfigError."""
+    pairs: list[tuple[str, str]] = []
+    for raw in text.split(","):
+        pair = raw.strip()
+        if not pair and not text.strip():
+            continue
+        key, sep, value = pair.partition("=")
+        if not sep or not key.strip() or not value.strip():
+            raise ConfigError(
+                f"malformed condition pair {pair!r}: expected key=value[@T] "
+                "(e.g. terrain=turf,missing_leg=RF@4)"
+            )
+        pairs.append((key.strip(), value.strip()))
+    return _build(pairs, where="condition:")
+
+
+def load_condition_file(path: str | Path) -> Condition:
+    """Reads a TOML file of condition keys (top-level table). Raises ConfigError."""
+    path = Path(path)
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise ConfigError(f"condition file {str(path)!r}: cannot read ({exc.strerror})") from None
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"condition file {str(path)!r}: invalid TOML ({exc})") from None
+    pairs: list[tuple[str, str]] = []
+    for key, value in data.items():
+        if isinstance(value, list) and all(isinstance(v, str) for v in value):
+            value = "+".join(value)
+        elif isinstance(value, bool) or not isinstance(value, (str, int, float)):
+            spec = CONDITION_KEYS.get(key)
+            valid = spec.valid() if spec else "a known key"
+            raise ConfigError(
+                f"condition file {str(path)!r}: key {key!r} has a {type(value).__name__} value; "
+                f"valid: {valid}"
+            )
+        pairs.append((key, str(value)))
+    return _build(pairs, where=f"condition file {str(path)!r}:")
+
+
+def sample_training_condition(rng: np.random.Generator) -> Condition:
+    """A training terrain with its natural variation: friction +-15 %, softness +-0.1,
+    roughness +-30 %, battery 3.7..4.1 V. Used by data collection."""
+    terrain = TRAINING_TERRAINS[int(rng.integers(len(TRAINING_TERRAINS)))]
+    s = TERRAINS[terrain]
+    return Condition(
+        terrain=terrain,
+        friction=round(s.friction * float(rng.uniform(0.85, 1.15)), 3),
+        softness=round(float(np.clip(s.softness + rng.uniform(-0.1, 0.1), 0.0, 1.0)), 3),
+        roughness_mm=round(s.roughness_mm * float(rng.uniform(0.7, 1.3)), 3),
+        battery_v=round(float(rng.uniform(3.7, 4.1)), 3),
+    )
+
+
+def as_condition(condition: Condition | str | None) -> Condition:
+    """Accepts a Condition, a condition string, or None (nominal)."""
+    if condition is None:
+        return Condition()
+    if isinstance(condition, Condition):
+        return condition
+    if isinstance(condition, str):
+        return parse_condition(condition)
+    raise ConfigError(f"condition must be a string or Condition, not {type(condition).__name__}")
+
+
+def _build(pairs: list[tuple[str, str]], where: str) -> Condition:
+    values: dict[str, object] = {}
+    switch: list[tuple[str, float]] = []
+    for key, raw in pairs:
+        spec = CONDITION_KEYS.get(key)
+        if spec is None:
+            raise ConfigError(f"{where} unknown key {key!r}; valid keys: {', '.join(CONDITION_KEYS)}")
+        if key in values:
+            raise ConfigError(f"{where} key {key!r} given twice")
+        value_text, at, t_text = raw.partition("@")
+        if at:
+            t = _parse_float(t_text)
+            if t is None or not 0.0 <= t <= MAX_SWITCH_S:
+                raise ConfigError(
+                    f"{where} key {key!r}: bad switch time {'@' + t_text!r}; "
+                    f"valid: @T with T in 0..{MAX_SWITCH_S:g} s"
+                )
+            switch.append((key, t))
+        values[key] = _parse_value(key, spec, value_text.strip(), where)
+    return Condition(**values, switch_s=tuple(switch))  # type: ignore[arg-type]
+
+
+def _parse_value(key: str, spec: KeySpec, text: str, where: str) -> object:
+    if spec.kind == "terrain":
+        if text not in TERRAINS:
+            raise ConfigError(f"{where} key {key!r}: unknown terrain {text!r}; valid: {spec.valid()}")
+        return text
+    if spec.kind == "legs":
+        legs = tuple(p.strip() for p in text.split("+"))
+        bad = [p for p in legs if p not in LEG_NAMES]
+        if bad or len(set(legs)) != len(legs):
+            what = f"unknown leg {bad[0]!r}" if bad else f"repeated leg in {text!r}"
+            raise ConfigError(f"{where} key {key!r}: {what}; valid: {spec.valid()}")
+        return tuple(sorted(legs, key=LEG_NAMES.index))
+    value = _parse_float(text)
+    if value is None:
+        raise ConfigError(f"{where} key {key!r}: {text!r} is not a number; valid: {spec.valid()}")
+    if not spec.lo <= value <= spec.hi:
+        raise ConfigError(f"{where} key {key!r}: {text} is out of range; valid: {spec.valid()}")
+    return value
+
+
+def _parse_float(text: str) -> float | None:
+    try:
+        value = float(text)
+    except ValueError:
+        return None
+    return value if math.isfinite(value) else None

@@ -1,0 +1,472 @@
+"""The simulated robot: the MuJoCo model plus the motor board's firmware behaviour.
+
+Per side, the firmware runs a leg-velocity PID at 1 kHz: a position reference integrates
+the velocity setpoint, and ``duty = Kp * (ref - q) + Ki * integral(ref - q) + Kd * (v_set - v)``,
+clamped to +-4000. The motor turns duty into leg torque
+``tau = gain * k_t * (duty / 4000 * V_batt - k_e * omega) / R`` (leg-side constants), so
+torque falls with speed, and the battery sags with the current it delivers,
+``V_batt = V0 - R_int * I``.
+
+For speed the PID and motor live inside MuJoCo, so whole chunks of physics run in C:
+an integrator actuator whose activation is the position reference gives the Kp and Kd
+terms (``gain * (act - q) - bias * qdot``), a direct actuator adds ``Kd * v_set`` and the
+Ki term, the joint's actuator force range is the duty clamp, and the back-EMF torque
+``k_t * k_e / R * omega`` is joint damping. Between chunks of ``CHUNK_S`` the Python side
+integrates the Ki term, the battery voltage, the tow sled and any condition switching on.
+"""
+
+from __future__ import annotations
+
+import math
+
+import mujoco
+import numpy as np
+
+from firmware_bridge.records import (
+    ACCEL_M_S2_PER_LSB,
+    DUTY_FULL_SCALE,
+    ENCODER_COUNTS_PER_REV,
+    GYRO_RAD_S_PER_LSB,
+    Pose,
+    Telemetry,
+    clamp_i16,
+    clamp_i32,
+)
+from firmware_bridge.sim import model as M
+from firmware_bridge.sim import terrain
+from firmware_bridge.sim.conditions import LEG_NAMES, Condition, as_condition
+
+# Motor and battery, leg-side equivalents (gearbox folded in), SI units.
+K_E_V_S_PER_RAD = 0.04
+"""Back-EMF constant: 2.3 V at 9 leg rev/s, so about 15 rev/s unloaded at 3.9 V (the
+published top speed is about 15 strides/s). The torque constant equals it (N m / A)."""
+MOTOR_R_OHM = 8.0
+GEARBOX_DAMPING_NMS_RAD = 6e-5
+"""Viscous gearbox and linkage friction at the leg shaft: 3.4 mN m at 9 rev/s."""
+BATTERY_R_OHM = 1.0
+"""Battery internal resistance plus wiring and connector (a small, well-used 1S LiPo)."""
+DEFAULT_PID_GAINS = (1800.0, 200.0, 100.0)
+"""Kp duty per rad of position error, Ki duty per rad s, Kd duty per rad/s of velocity error."""
+INTEGRAL_LIMIT_DUTY = 2000.0
+"""Anti-windup: the Ki term is held within +-this many duty units."""
+CHUNK_S = 0.01
+"""Physics runs in C for this long between Python-side updates."""
+SETTLE_S = 0.3
+"""Motors-off settling before time zero, so every episode starts at rest on the ground."""
+TETHER_M = 0.15
+SLED_FRICTION_SCALE = 0.7
+"""A sled slides more easily than legs grip: its friction is this times the terrain's."""
+
+# Sensor noise (1 sigma), raw units.
+GYRO_NOISE_LSB = 6.0
+ACCEL_NOISE_LSB = 40.0
+BEMF_NOISE_MV = 15.0
+BATTERY_NOISE_MV = 8.0
+POSE_POS_NOISE_M = 0.0005
+POSE_ANGLE_NOISE_RAD = 0.003
+
+_TWO_PI = 2.0 * math.pi
+_COUNTS_PER_RAD = ENCODER_COUNTS_PER_REV / _TWO_PI
+_SIDES = ("L", "R")
+
+
+class SimRobot:
+    """MuJoCo robot + the motor board's firmware behaviour at 1 kHz (PID, duty saturation,
+    back-EMF, battery sag). Units: leg rev/s for setpoints, duty -4000..4000, seconds."""
+
+    def __init__(self, condition: Condition | str = "", seed: int = 0) -> None:
+        self.model = M.make_model()
+        self.data = mujoco.MjData(self.model)
+        m = self.model
+        jid = {n: mujoco.mj_name2id(m, mujoco.mjtObj.mjOBJ_JOINT, n) for n in LEG_NAMES}
+        self._motor_jnt = [jid["LF"], jid["RF"]]
+        self._qadr = [int(m.jnt_qposadr[j]) for j in self._motor_jnt]
+        self._vadr = [int(m.jnt_dofadr[j]) for j in self._motor_jnt]
+        self._leg_qadr = {n: int(m.jnt_qposadr[jid[n]]) for n in LEG_NAMES}
+        self._pid_act = [mujoco.mj_name2id(m, mujoco.mjtObj.mjOBJ_ACTUATOR, f"pid_{s}") for s in _SIDES]
+        self._ff_act = [mujoco.mj_name2id(m, mujoco.mjtObj.mjOBJ_ACTUATOR, f"ff_{s}") for s in _SIDES]
+        self._ref_adr = [int(m.actuator_actadr[a]) for a in self._pid_act]
+        self._torso = mujoco.mj_name2id(m, mujoco.mjtObj.mjOBJ_BODY, "torso")
+        self._payload = mujoco.mj_name2id(m, mujoco.mjtObj.mjOBJ_BODY, "payload")
+        self._grounds = [mujoco.mj_name2id(m, mujoco.mjtObj.mjOBJ_GEOM, "ground")] + [
+            mujoco.mj_name2id(m, mujoco.mjtObj.mjOBJ_GEOM, f"ground_{n}") for n in LEG_NAMES
+        ]
+        self._leg_bodies = [int(m.jnt_bodyid[jid[n]]) for n in LEG_NAMES]
+        first = self._grounds[1]
+        assert self._grounds[1:] == list(range(first, first + 6))
+        self._leg_ground_pos = m.geom_pos[first : first + 6]  # views into the model
+        self._leg_ground_quat = m.geom_quat[first : first + 6]
+        self._leg_geoms = {
+            n: [g for g in range(m.ngeom) if m.geom_bodyid[g] == m.jnt_bodyid[jid[n]]]
+            for n in LEG_NAMES
+        }
+        self._gyro_adr = int(m.sensor_adr[mujoco.mj_name2id(m, mujoco.mjtObj.mjOBJ_SENSOR, "gyro")])
+        self._accel_adr = int(m.sensor_adr[mujoco.mj_name2id(m, mujoco.mjtObj.mjOBJ_SENSOR, "accel")])
+        for j in self._motor_jnt:
+            # Back-EMF braking (k_t k_e / R) plus gearbox friction, both viscous at the shaft.
+            m.dof_damping[m.jnt_dofadr[j]] = K_E_V_S_PER_RAD**2 / MOTOR_R_OHM + GEARBOX_DAMPING_NMS_RAD
+            m.jnt_actfrclimited[j] = 1
+        self._seed = seed
+        self._rng = np.random.default_rng(seed)
+        self._condition = as_condition(condition)
+        self.reset(seed, condition)
+
+    # ----------------------------------------------------------------- episode
+    def reset(self, seed: int | None = None, condition: Condition | str | None = None) -> None:
+        """Restart at rest on the ground at the origin, heading +x (with a small per-seed
+        jitter), legs at per-seed random phases. ``seed=None`` continues the random stream."""
+        if seed is not None:
+            self._seed = seed
+            self._rng = np.random.default_rng(seed)
+        if condition is not None:
+            self._condition = as_condition(condition)
+        self._noise_rng = np.random.default_rng(self._rng.integers(1 << 63))
+        self._pattern = terrain.make_pattern(self._rng)
+        m, d = self.model, self.data
+        mujoco.mj_resetData(m, d)
+        yaw = self._rng.normal(0.0, math.radians(1.0))
+        d.qpos[0:3] = (0.0, 0.0, M.LEG_RADIUS_M + M.LEG_OFFSET_M + 0.004)
+        d.qpos[3:7] = (math.cos(yaw / 2), 0.0, 0.0, math.sin(yaw / 2))
+        # The two sides start near the alternating-tripod phasing, each episode at a
+        # different point of the stride.
+        phase = self._rng.uniform(0.0, _TWO_PI)
+        phases = {"L": phase, "R": phase + self._rng.normal(0.0, 0.2)}
+        for name, adr in self._leg_qadr.items():
+            d.qpos[adr] = phases[name[0]]
+        self._kp, self._ki, self._kd = DEFAULT_PID_GAINS
+        self._mode = "duty"  # "duty" (open loop), "pid", or "off"
+        self._duty_cmd = [0.0, 0.0]
+        self._vref = [0.0, 0.0]  # rad/s
+        self._integral = [0.0, 0.0]  # rad s
+        self._enc_zero = np.zeros(2, dtype=np.int64)
+        self._applied: Condition | None = None
+        self._v0 = self._vbatt = self._condition.at(0.0).battery_v
+        mujoco.mj_kinematics(m, d)
+        self._apply_condition(self._condition.at(0.0))
+        mujoco.mj_step(m, d, nstep=round(SETTLE_S / m.opt.timestep))
+        d.qpos[0:2] = 0.0
+        d.time = 0.0
+        mujoco.mj_forward(m, d)
+        self._update_ground()
+        self._vel_last = self._vel_prev = (0.0, 0.0, 0.0, 0.0)  # (time, torso velocity)
+        self._switch_pending = [t for t in self._condition.switch_times() if t > 0.0]
+        self._sled_xy = self._attach_point()[:2] - TETHER_M * self._heading_xy()
+        self._tension_n = 0.0
+
+    @property
+    def time_s(self) -> float:
+        """Simulated seconds since reset."""
+        return float(self.data.time)
+
+    @property
+    def condition(self) -> Condition:
+        return self._condition
+
+    # ---------------------------------------------------------------- commands
+    def set_leg_velocity(self, left_rev_s: float, right_rev_s: float) -> None:
+        """PID setpoints in leg rev/s; turns PID mode on (the reference starts at the leg)."""
+        if self._mode != "pid":
+            self._mode = "pid"
+            for i in range(2):
+                self.data.act[self._ref_adr[i]] = self.data.qpos[self._qadr[i]]
+            self._integral = [0.0, 0.0]
+        self._vref = [float(left_rev_s) * _TWO_PI, float(right_rev_s) * _TWO_PI]
+        self._update_motor()
+
+    def set_duty(self, left: int, right: int) -> None:
+        """Open-loop PWM duty, -4000..4000 (clamped); PID off."""
+        self._mode = "duty"
+        self._duty_cmd = [float(min(DUTY_FULL_SCALE, max(-DUTY_FULL_SCALE, v))) for v in (left, right)]
+        self._update_motor()
+
+    def set_motors_enabled(self, on: bool) -> None:
+        """Off: duty 0 (the shorted motor brakes through its back-EMF). On: duty 0 until
+        the next command."""
+        self._mode = "duty" if on else "off"
+        self._duty_cmd = [0.0, 0.0]
+        self._update_motor()
+
+    def set_pid_gains(self, kp: float, ki: float, kd: float, *_more: float) -> None:
+        """Firmware units (see DEFAULT_PID_GAINS); extra firmware terms are accepted and ignored."""
+        self._kp, self._ki, self._kd = float(kp), float(ki), float(kd)
+        self._update_motor()
+
+    def zero_encoders(self) -> None:
+        """Makes the current leg positions read zero counts."""
+        self._enc_zero[:] = [round(self.data.qpos[a] * _COUNTS_PER_RAD) for a in self._qadr]
+
+    # ------------------------------------------------------------------ physics
+    def step(self, duration_s: float) -> None:
+        """Advances ``duration_s`` (rounded to whole 1 ms steps). Conditions with @T switch
+        on at their time; the PID integral, battery and tow update every CHUNK_S."""
+        m, d = self.model, self.data
+        dt = m.opt.timestep
+        remaining = round(duration_s / dt)
+        chunk = round(CHUNK_S / dt)
+        while remaining > 0:
+            while self._switch_pending and d.time >= self._switch_pending[0] - 0.5 * dt:
+                self._switch_pending.pop(0)
+                self._apply_condition(self._condition.at(d.time + 0.5 * dt))
+            n = min(chunk, remaining)
+            if self._switch_pending:
+                n = max(1, min(n, round((self._switch_pending[0] - d.time) / dt)))
+            mujoco.mj_step(m, d, nstep=n)
+            remaining -= n
+            self._after_chunk(n * dt)
+
+    def _after_chunk(self, elapsed_s: float) -> None:
+        """Firmware and battery bookkeeping between chunks (scalar code: this runs ~100
+        times per simulated second, so it avoids small-array numpy calls)."""
+        qpos, qvel, act = self.data.qpos, self.data.qvel, self.data.act
+        self._vel_prev = self._vel_last
+        self._vel_last = (self.data.time, qvel[0], qvel[1], qvel[2])
+        duty = self._duty_now()
+        if self._mode == "pid" and self._ki > 0.0:
+            lim = INTEGRAL_LIMIT_DUTY / self._ki
+            for i in (0, 1):
+                acc = self._integral[i] + (act[self._ref_adr[i]] - qpos[self._qadr[i]]) * elapsed_s
+                self._integral[i] = min(lim, max(-lim, acc))
+        # Battery current: each H-bridge draws its duty fraction of its motor's current.
+        i_batt = 0.0
+        for i in (0, 1):
+            frac = duty[i] / DUTY_FULL_SCALE
+            i_motor = (frac * self._vbatt - K_E_V_S_PER_RAD * qvel[self._vadr[i]]) / MOTOR_R_OHM
+            i_batt += frac * i_motor
+        self._vbatt = self._v0 - BATTERY_R_OHM * max(0.0, i_batt)
+        if self._applied is not None and self._applied.tow_g > 0.0:
+            self._update_tow()
+        if self._roughness_m > 0.0:
+            self._update_ground()
+        self._update_motor()
+
+    def _duty_now(self) -> list[float]:
+        """The duty the firmware is applying now, [left, right]."""
+        if self._mode != "pid":
+            return [float(self._duty_cmd[0]), float(self._duty_cmd[1])]
+        qpos, qvel, act = self.data.qpos, self.data.qvel, self.data.act
+        out = []
+        for i in (0, 1):
+            raw = (
+                self._kp * (act[self._ref_adr[i]] - qpos[self._qadr[i]])
+                + self._ki * self._integral[i]
+                + self._kd * (self._vref[i] - qvel[self._vadr[i]])
+            )
+            out.append(min(DUTY_FULL_SCALE, max(-DUTY_FULL_SCALE, float(raw))))
+        return out
+
+    def _update_motor(self) -> None:
+        """Pushes the PID gains, duty feed-forward and torque-per-duty into the model."""
+        m, ctrl = self.model, self.data.ctrl
+        gain, bias, frc = m.actuator_gainprm, m.actuator_biasprm, m.jnt_actfrcrange
+        on = self._mode == "pid"
+        for i in (0, 1):
+            # Leg torque per duty unit at the present battery voltage and motor gain.
+            c = self._gain[i] * K_E_V_S_PER_RAD * self._vbatt / (DUTY_FULL_SCALE * MOTOR_R_OHM)
+            pid, ff, jnt = self._pid_act[i], self._ff_act[i], self._motor_jnt[i]
+            gain[pid, 0] = c * self._kp if on else 0.0
+            bias[pid, 1] = -c * self._kp if on else 0.0
+            bias[pid, 2] = -c * self._kd if on else 0.0
+            gain[ff, 0] = c
+            ctrl[pid] = self._vref[i] if on else 0.0
+            if on:
+                ctrl[ff] = self._kd * self._vref[i] + self._ki * self._integral[i]
+            else:
+                ctrl[ff] = self._duty_cmd[i] if self._mode == "duty" else 0.0
+            frc[jnt, 0] = -c * DUTY_FULL_SCALE
+            frc[jnt, 1] = c * DUTY_FULL_SCALE
+
+    # --------------------------------------------------------------- conditions
+    def _apply_condition(self, cond: Condition) -> None:
+        """Sets the model to ``cond`` (the condition in force now)."""
+        m = self.model
+        prev = self._applied
+        surf = cond.surface()
+        for g in self._grounds:
+            m.geom_friction[g] = (surf.friction, 0.005, 0.0001)
+            m.geom_solref[g] = (0.005 * 4.0**surf.softness, 1.0 + 2.0 * surf.softness)
+            m.geom_solimp[g] = (0.9, 0.95, 0.001 + 0.004 * surf.softness, 0.5, 2.0)
+        self._roughness_m = surf.roughness_mm * 1e-3
+        self._update_ground()
+        theta = math.radians(cond.slope_deg)
+        m.opt.gravity[:] = (-9.81 * math.sin(theta), 0.0, -9.81 * math.cos(theta))
+        for name, geoms in self._leg_geoms.items():
+            for g in geoms:
+                m.geom_conaffinity[g] = 0 if name in cond.missing_leg else M.leg_contact_bit(name)
+                m.geom_rgba[g, 3] = 0.2 if name in cond.missing_leg else 1.0
+        if prev is None or (prev.payload_g, prev.payload_x_mm, prev.payload_y_mm) != (
+            cond.payload_g,
+            cond.payload_x_mm,
+            cond.payload_y_mm,
+        ):
+            mass = max(cond.payload_g * 1e-3, 1e-9)
+            m.body_mass[self._payload] = mass
+            m.body_inertia[self._payload] = mass * 2 * 0.012**2 / 12
+            m.body_pos[self._payload] = (
+                cond.payload_x_mm * 1e-3,
+                cond.payload_y_mm * 1e-3,
+                M.BODY_HALF_SIZE_M[2] + 0.004,
+            )
+            mujoco.mj_setConst(m, mujoco.MjData(m))
+        if cond.battery_v != self._v0:  # a new battery: the present sag carries over
+            self._vbatt += cond.battery_v - self._v0
+            self._v0 = cond.battery_v
+        self._applied = cond
+        self._gain = (cond.gain_left, cond.gain_right)
+        self._update_motor()
+
+    def _update_ground(self) -> None:
+        """Moves each leg's ground plane to the rough ground under its hip."""
+        m = self.model
+        if self._roughness_m <= 0.0:
+            self._leg_ground_pos[:] = 0.0
+            self._leg_ground_quat[:] = (1.0, 0.0, 0.0, 0.0)
+            return
+        xpos = self.data.xpos.tolist()
+        pos, quat = [], []
+        for b in self._leg_bodies:
+            x, y = xpos[b][0], xpos[b][1]
+            height, q = terrain.sample(self._pattern, x, y, self._roughness_m)
+            pos.append((x, y, height))  # the plane's tilt pivots about the hip's ground point
+            quat.append(q)
+        self._leg_ground_pos[:] = pos
+        self._leg_ground_quat[:] = quat
+
+    def _heading_xy(self) -> np.ndarray:
+        x_axis = self.data.xmat[self._torso].reshape(3, 3)[:2, 0]
+        return x_axis / max(1e-9, float(np.linalg.norm(x_axis)))
+
+    def _attach_point(self) -> np.ndarray:
+        """World position of the tether's attachment at the rear of the body, (3,) m."""
+        d = self.data
+        local = np.array([-M.BODY_HALF_SIZE_M[0], 0.0, 0.0])
+        return d.xpos[self._torso] + d.xmat[self._torso].reshape(3, 3) @ local
+
+    def _update_tow(self) -> None:
+        """Drags the sled (a point that follows the taut tether) and applies its pull."""
+        d, cond = self.data, self._applied
+        assert cond is not None
+        d.xfrc_applied[self._torso] = 0.0
+        self._tension_n = 0.0
+        if cond.tow_g <= 0.0:
+            self._sled_xy = self._attach_point()[:2] - TETHER_M * self._heading_xy()
+            return
+        attach = self._attach_point()
+        gap = attach[:2] - self._sled_xy
+        dist = float(np.linalg.norm(gap))
+        if dist < TETHER_M:
+            return
+        u = gap / dist
+        self._sled_xy = attach[:2] - TETHER_M * u
+        g = self.model.opt.gravity
+        mass = cond.tow_g * 1e-3
+        mu = SLED_FRICTION_SCALE * cond.surface().friction
+        tension = mass * (mu * abs(g[2]) - float(np.dot(g[:2], u)))
+        self._tension_n = max(0.0, tension)
+        force = np.array([-u[0], -u[1], 0.0]) * self._tension_n
+        d.xfrc_applied[self._torso, :3] = force
+        d.xfrc_applied[self._torso, 3:] = np.cross(attach - d.xipos[self._torso], force)
+
+    # ------------------------------------------------------------------ sensors
+    def telemetry(self) -> Telemetry:
+        """The motor board's telemetry record of now: raw units, with sensor noise."""
+        d, rng = self.data, self._noise_rng
+        q = d.qpos[self._qadr]
+        ref = d.act[self._ref_adr] if self._mode == "pid" else q
+        pos = [round(q[i] * _COUNTS_PER_RAD) - int(self._enc_zero[i]) for i in range(2)]
+        cmd = [round(ref[i] * _COUNTS_PER_RAD) - int(self._enc_zero[i]) for i in range(2)]
+        duty = self._duty_now()
+        gyro = d.sensordata[self._gyro_adr : self._gyro_adr + 3] / GYRO_RAD_S_PER_LSB
+        accel = self._specific_force() / ACCEL_M_S2_PER_LSB
+        gyro = gyro + rng.normal(0.0, GYRO_NOISE_LSB, 3)
+        accel = accel + rng.normal(0.0, ACCEL_NOISE_LSB, 3)
+        bemf = K_E_V_S_PER_RAD * d.qvel[self._vadr] * 1e3 + rng.normal(0.0, BEMF_NOISE_MV, 2)
+        batt = self._vbatt * 1e3 + rng.normal(0.0, BATTERY_NOISE_MV)
+        t_us = round(d.time * 1e6)
+        return Telemetry(
+            sample_index=round(d.time * 1e3) & 0xFFFFFFFF,
+            timestamp_us=t_us & 0xFFFFFFFF,
+            left_pos=clamp_i32(pos[0]),
+            right_pos=clamp_i32(pos[1]),
+            left_cmd=clamp_i32(cmd[0]),
+            right_cmd=clamp_i32(cmd[1]),
+            left_duty=clamp_i16(duty[0]),
+            right_duty=clamp_i16(duty[1]),
+            gyro_x=clamp_i16(gyro[0]),
+            gyro_y=clamp_i16(gyro[1]),
+            gyro_z=clamp_i16(gyro[2]),
+            accel_x=clamp_i16(accel[0]),
+            accel_y=clamp_i16(accel[1]),
+            accel_z=clamp_i16(accel[2]),
+            bemf_left=clamp_i16(bemf[0]),
+            bemf_right=clamp_i16(bemf[1]),
+            battery_mv=clamp_i16(batt),
+        )
+
+    def _specific_force(self) -> np.ndarray:
+        """Accelerometer reading, body frame, m/s^2, shape (3,): the mean over the last chunk
+        (the IMU's low-pass filter; instantaneous values are dominated by foot impacts that
+        the sensor's filter removes). Instantaneous at time zero."""
+        d = self.data
+        t1, *v1 = self._vel_last
+        t0, *v0 = self._vel_prev
+        if t1 != d.time or t1 - t0 <= 0.0:
+            return d.sensordata[self._accel_adr : self._accel_adr + 3].copy()
+        accel_world = (np.array(v1) - np.array(v0)) / (t1 - t0) - self.model.opt.gravity
+        return d.xmat[self._torso].reshape(3, 3).T @ accel_world
+
+    def true_pose(self) -> Pose:
+        """Ground truth in the gravity-aligned lab frame: no noise, no miscalibration."""
+        pos, rot = self._lab_pose()
+        roll, pitch, yaw = _euler_zyx(rot)
+        x, y, z = (float(v) for v in pos)
+        return Pose(x, y, z, roll, pitch, yaw, timestamp_us=round(self.data.time * 1e6))
+
+    def pose(self) -> Pose:
+        """Motion capture: noise, plus the condition's marker offset and yaw error."""
+        pos, rot = self._lab_pose()
+        cond, rng = self._applied, self._noise_rng
+        assert cond is not None
+        pos = pos + rot[:, 0] * (cond.pos_offset_mm * 1e-3)
+        pos = pos + rng.normal(0.0, POSE_POS_NOISE_M, 3)
+        roll, pitch, yaw = np.array(_euler_zyx(rot)) + rng.normal(0.0, POSE_ANGLE_NOISE_RAD, 3)
+        yaw = _wrap_pi(yaw + math.radians(cond.yaw_offset_deg))
+        return Pose(
+            float(pos[0]), float(pos[1]), float(pos[2]), float(roll), float(pitch), yaw,
+            timestamp_us=round(self.data.time * 1e6),
+        )  # fmt: skip
+
+    def _lab_pose(self) -> tuple[np.ndarray, np.ndarray]:
+        """Torso position (3,) m and rotation (3, 3) in the lab frame. The simulation's
+        ground is level and gravity tilted; the lab sees the ground tilted about y."""
+        d = self.data
+        pos = d.xpos[self._torso].copy()
+        rot = d.xmat[self._torso].reshape(3, 3).copy()
+        theta = math.radians(self._applied.slope_deg) if self._applied else 0.0
+        if theta:
+            c, s = math.cos(theta), math.sin(theta)
+            tilt = np.array([[c, 0.0, -s], [0.0, 1.0, 0.0], [s, 0.0, c]])  # R_y(-theta)
+            pos, rot = tilt @ pos, tilt @ rot
+        return pos, rot
+
+    # --------------------------------------------------------------- inspection
+    @property
+    def battery_v(self) -> float:
+        """Battery terminal voltage now, V (no noise)."""
+        return self._vbatt
+
+    @property
+    def sled_xy(self) -> np.ndarray | None:
+        """Tow sled position (2,) m in the simulation frame, or None without a tow."""
+        return self._sled_xy.copy() if self._applied and self._applied.tow_g > 0 else None
+
+
+def _euler_zyx(rot: np.ndarray) -> tuple[float, float, float]:
+    """(roll, pitch, yaw) in rad of a rotation matrix, z-y-x convention."""
+    yaw = math.atan2(rot[1, 0], rot[0, 0])
+    pitch = math.asin(max(-1.0, min(1.0, -rot[2, 0])))
+    roll = math.atan2(rot[2, 1], rot[2, 2])
+    return roll, pitch, yaw
+
+
+def _wrap_pi(angle: float) -> float:
+    return (float(angle) + math.pi) % _TWO_PI - math.pi

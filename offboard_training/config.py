@@ -1,0 +1,122 @@
+"""Training configuration: one frozen dataclass, validated once at construction."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, fields
+
+from firmware_bridge.errors import ConfigError
+
+ALGOS = ("mb", "grbal")
+
+
+def parse_hidden(text: str) -> tuple[int, ...]:
+    """``"256,256"`` -> ``(256, 256)``; one or more positive widths, comma-separated."""
+    parts = [p.strip() for p in str(text).split(",")]
+    try:
+        widths = tuple(int(p) for p in parts)
+    except ValueError:
+        raise ConfigError(
+            f"--hidden {text!r}: expected comma-separated positive integers, e.g. 256,256"
+        ) from None
+    if not widths or any(w < 1 or w > 4096 for w in widths):
+        raise ConfigError(f"--hidden {text!r}: each width must be in 1..4096, e.g. 256,256")
+    return widths
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Everything that defines one training run (written to the run folder as config.json)."""
+
+    algo: str = "grbal"
+    """``mb`` (plain regression on all transitions) or ``grbal`` (meta-learned)."""
+    hidden: tuple[int, ...] = (256, 256)
+    """Hidden layer widths of the ReLU MLP."""
+    M: int = 16
+    """Past window: transitions the one adaptation step is taken on."""
+    K: int = 16
+    """Future window: transitions the adapted model is scored on (GrBAL meta-loss)."""
+    inner_lr: float = 0.01
+    """Fixed SGD step size of the adaptation step (docs/model-format.md)."""
+    outer_lr: float = 1e-3
+    """Adam learning rate (both algorithms)."""
+    meta_batch: int = 32
+    """GrBAL: windows per outer step."""
+    batch_size: int = 256
+    """MB: transitions per step."""
+    weight_decay: float = 1e-3
+    """L2 coefficient (Adam's coupled weight decay)."""
+    grad_clip: float = 10.0
+    """Global gradient-norm clip of each outer step."""
+    epochs: int = 60
+    """Upper bound on epochs; early stopping usually ends sooner."""
+    steps_per_epoch: int = 200
+    """Outer steps per epoch (an epoch is a fixed number of steps, not a data pass)."""
+    patience: int = 8
+    """Early stopping: epochs without a validation improvement before stopping."""
+    max_minutes: float = 0.0
+    """Wall-clock cap in minutes (0 = none). A run cut by the clock is not reproducible."""
+    val_fraction: float = 0.15
+    """Share of episodes held out (whole episodes) for validation and early stopping."""
+    input_std_floor: float = 1e-2
+    """Smallest input std (state units): a feature nearly constant in training cannot
+    blow up to thousands of normalised units under an unseen condition (e.g. a slope)."""
+    z_input_std_floor: float = 0.05
+    """Smallest std of the height input ``z`` (m). Absolute height in the lab frame is not a
+    dynamics feature: on a slope it drifts by decimetres in one episode, while in training
+    it varies by millimetres; the floor keeps it from dominating the input there."""
+    delta_std_floor: float = 1e-4
+    """Smallest target std (state units)."""
+    seed: int = 0
+    threads: int = 1
+    """Torch intra-op threads; 1 keeps results bit-identical across machines."""
+
+    def __post_init__(self) -> None:
+        def bad(name: str, valid: str) -> ConfigError:
+            return ConfigError(f"{name}={getattr(self, name)!r} is invalid; valid: {valid}")
+
+        if self.algo not in ALGOS:
+            raise bad("algo", " or ".join(ALGOS))
+        if not self.hidden or any(int(h) < 1 for h in self.hidden):
+            raise bad("hidden", "one or more positive widths, e.g. 256,256")
+        for name in ("M", "K", "meta_batch", "batch_size", "epochs", "steps_per_epoch", "threads"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+                raise bad(name, "an integer >= 1")
+        if not isinstance(self.patience, int) or self.patience < 1:
+            raise bad("patience", "an integer >= 1")
+        for name in (
+            "inner_lr",
+            "outer_lr",
+            "grad_clip",
+            "input_std_floor",
+            "z_input_std_floor",
+            "delta_std_floor",
+        ):
+            value = getattr(self, name)
+            if not (isinstance(value, int | float) and math.isfinite(value) and value > 0):
+                raise bad(name, "a finite number > 0")
+        for name in ("weight_decay", "max_minutes"):
+            value = getattr(self, name)
+            if not (isinstance(value, int | float) and math.isfinite(value) and value >= 0):
+                raise bad(name, "a finite number >= 0")
+        if not (0.0 < self.val_fraction < 1.0):
+            raise bad("val_fraction", "a number strictly between 0 and 1")
+        if not isinstance(self.seed, int) or self.seed < 0:
+            raise bad("seed", "an integer >= 0")
+
+    def to_json(self) -> dict:
+        d = asdict(self)
+        d["hidden"] = list(self.hidden)
+        return d
+
+    @classmethod
+    def from_json(cls, d: dict) -> TrainConfig:
+        known = {f.name for f in fields(cls)}
+        unknown = set(d) - known
+        if unknown:
+            raise ConfigError(f"unknown training config keys {sorted(unknown)}")
+        d = dict(d)
+        if "hidden" in d:
+            d["hidden"] = tuple(int(h) for h in d["hidden"])
+        return cls(**d)

@@ -1,0 +1,228 @@
+"""The adaptation results of docs/results.md: evaluation sets, the size sweep, the table.
+
+Evaluation sets are fresh random-action episodes (seeds never used in training): held-out
+episodes of the training terrains, and episodes under conditions never seen in training.
+On each, every window of M past + K future transitions (stride ``EVAL_STRIDE``) is scored
+before and after one adaptation step (offboard_training.evaluate), for the shipped GrBAL
+model and for the shipped MB model with the same step (GrBAL's ``inner_lr``, M and K).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from offboard_training.collect import CollectConfig, collect
+from offboard_training.config import TrainConfig
+from offboard_training.dataset import Episode, load_dataset
+from offboard_training.evaluate import WindowErrors, errors_at
+from offboard_training.export import OnnxModel, read_onnx
+from offboard_training.model import parameter_count, planning_flops
+from offboard_training.train import train
+from offboard_training.windows import to_transitions
+
+EVAL_STRIDE = 8
+"""Window stride inside an evaluation episode (windows overlap by M + K - 8)."""
+
+EVAL_SETS: tuple[tuple[str, str], ...] = (
+    ("training terrains, held-out episodes", ""),
+    ("missing_leg=RF (carpet)", "terrain=carpet,missing_leg=RF"),
+    ("payload_g=20 (carpet)", "terrain=carpet,payload_g=20"),
+    ("slope_deg=10 (carpet)", "terrain=carpet,slope_deg=10"),
+    ("gain_left=0.5 (carpet)", "terrain=carpet,gain_left=0.5"),
+    ("terrain=gravel (unseen)", "terrain=gravel"),
+)
+"""(label, condition string); the empty string samples the training conditions."""
+
+SWEEP_SIZES: tuple[tuple[int, ...], ...] = ((500, 500), (256, 256), (128, 128))
+
+
+def collect_eval_sets(
+    work: Path, episodes: int, seed: int, workers: int, progress: bool
+) -> dict[str, list[Episode]]:
+    """Collects (or reuses, if already there with the same settings) each evaluation set."""
+    sets: dict[str, list[Episode]] = {}
+    for i, (label, condition) in enumerate(EVAL_SETS):
+        folder = work / "eval" / f"set_{i}"
+        config = CollectConfig(
+            episodes=episodes, seed=10_000 + 100 * seed + i, workers=workers, condition=condition
+        )
+        manifest = folder / "manifest.json"
+        reuse = False
+        if manifest.is_file():
+            info = json.loads(manifest.read_text()).get("info", {})
+            reuse = all(info.get(k) == v for k, v in config.__dict__.items())
+        if not reuse:
+            collect(config, folder, progress)
+        sets[label], _ = load_dataset([folder])
+    return sets
+
+
+def evaluate_model(
+    model: OnnxModel, episodes: Sequence[Episode], M: int, K: int, inner_lr: float
+) -> WindowErrors:
+    data = to_transitions(episodes, model.norm)
+    starts = data.window_starts(M + K, EVAL_STRIDE)
+    return errors_at(model.params, data, starts, M, K, inner_lr)
+
+
+@dataclass(frozen=True)
+class SweepRow:
+    hidden: tuple[int, ...]
+    params: int
+    gflop: float
+    grbal: dict
+    mb: dict
+    unseen_after: float
+    """Mean after-step error of the sweep's GrBAL model over the unseen-condition sets."""
+    minutes: float
+
+
+def run_sweep(
+    data_dir: Path,
+    work: Path,
+    minutes: float,
+    seed: int,
+    eval_sets: dict[str, list[Episode]],
+    progress: bool,
+    sizes: Sequence[tuple[int, ...]] = SWEEP_SIZES,
+) -> list[SweepRow]:
+    """Trains GrBAL (3/4 of each size's minutes) and MB (1/4) per size; shipped M/K/lr."""
+    from offboard_training.export import export_run
+    from offboard_training.pipeline import shipped_config
+
+    episodes, summary = load_dataset([data_dir])
+    rows = []
+    for hidden in sizes:
+        t0 = time.monotonic()
+        name = "x".join(str(h) for h in hidden)
+        out: dict[str, dict] = {}
+        unseen_after = float("nan")
+        for algo, share in (("grbal", 0.75), ("mb", 0.25)):
+            base = shipped_config(algo, seed, share * minutes / len(sizes))
+            config = TrainConfig.from_json({**base.to_json(), "hidden": list(hidden)})
+            run_dir = work / "sweep" / f"{algo}_{name}"
+            train(config, episodes, summary, run_dir, progress)
+            best = json.loads((run_dir / "summary.json").read_text())["best_metrics"]
+            out[algo] = {
+                "val_mse": best["val_mse"],
+                "val_before": best["val_before_step"],
+                "val_after": best["val_after_step"],
+                "epochs": best["epoch"],
+            }
+            if algo == "grbal":
+                model = read_onnx(export_run(run_dir, run_dir / "model.onnx").path)
+                unseen = [
+                    evaluate_model(model, eps, config.M, config.K, config.inner_lr).after
+                    for label, eps in eval_sets.items()
+                    if not label.startswith("training")
+                ]
+                unseen_after = sum(unseen) / len(unseen)
+        rows.append(
+            SweepRow(
+                hidden,
+                parameter_count(hidden),
+                planning_flops(hidden) / 1e9,
+                out["grbal"],
+                out["mb"],
+                unseen_after,
+                (time.monotonic() - t0) / 60.0,
+            )
+        )
+    return rows
+
+
+def results_markdown(
+    command: str,
+    grbal_path: Path,
+    mb_path: Path,
+    grbal: OnnxModel,
+    table: dict[str, dict[str, WindowErrors]],
+    sweep: list[SweepRow] | None,
+    sweep_minutes: float,
+    eval_episodes: int,
+) -> str:
+    meta = grbal.metadata
+    data = json.loads(meta["roach.training_data"])
+    M, K, lr = grbal.M, grbal.K, grbal.inner_lr
+    lines = [
+        "# Results: does the adaptation step help?",
+        "",
+        f"Produced by `{command}` (code {meta['roach.code_version']}).",
+        "",
+        f"Models: `{grbal_path}` (GrBAL) and `{mb_path}` (MB), hidden "
+        f"{meta['roach.hidden']}, trained on {data['episodes']} random-action episodes "
+        f"({data['simulated_minutes']} simulated minutes; terrains {data['terrains']}).",
+        "",
+        "## K-step prediction error before and after one adaptation step",
+        "",
+        f"Each evaluation set is {eval_episodes} fresh random-action episodes (seeds never used "
+        "in training). Every window of "
+        f"M={M} past + K={K} future consecutive transitions (stride {EVAL_STRIDE}) is scored: "
+        "normalised MSE of the one-step predictions over the K future transitions (mean over "
+        "K x 24 elements), *before* = with the model's own weights, *after* = after one SGD "
+        f"step of size {lr:g} on the M past transitions (docs/model-format.md). MB gets the "
+        "same step. Mean over windows +- standard error; *improved* = share of windows the "
+        "step made better. Lower is better.",
+        "",
+        "| evaluation set | windows | GrBAL before | GrBAL after | improved | MB before "
+        "| MB after (same step) | GrBAL after / MB before |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for label, row in table.items():
+        g, m = row["grbal"], row["mb"]
+        lines.append(
+            f"| {label} | {g.windows} | {_pm(g.before, g.before_se)} | "
+            f"**{_pm(g.after, g.after_se)}** | {g.improved:.0%} | {_pm(m.before, m.before_se)} | "
+            f"{_pm(m.after, m.after_se)} | {g.after / m.before:.2f} |"
+        )
+    lines += [""]
+    if sweep:
+        lines += _sweep_markdown(sweep, sweep_minutes, meta["roach.hidden"])
+    return "\n".join(lines) + "\n"
+
+
+def _sweep_markdown(sweep: list[SweepRow], minutes: float, shipped: str) -> list[str]:
+    lines = [
+        "## Model size",
+        "",
+        "Each size trained on the shipped dataset with the shipped M, K, inner step and seed, "
+        f"but a smaller budget than the shipped models (the sweep totals about {minutes:g} "
+        "minutes: 3/4 of each size's share to GrBAL, 1/4 to MB; early stopping may end a run "
+        "sooner). Validation = the held-out-by-episode split of the training data (K-step "
+        "error, windows of stride K); *unseen* = mean GrBAL after-step error over the "
+        "unseen-condition evaluation sets above. Planning cost = multiply-adds x 2 for "
+        "N=1000 candidates x H=5 steps per control step (x10 per second at 10 Hz).",
+        "",
+        "| hidden | parameters | planning GFLOP/step | GrBAL val before | GrBAL val after "
+        "| GrBAL unseen after | MB val one-step | MB val before | MB val after | minutes |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for r in sweep:
+        name = "x".join(str(h) for h in r.hidden)
+        lines.append(
+            f"| {name} | {r.params:,} | {r.gflop:.2f} | {r.grbal['val_before']:.4f} | "
+            f"{r.grbal['val_after']:.4f} | {r.unseen_after:.4f} | {r.mb['val_mse']:.4f} | "
+            f"{r.mb['val_before']:.4f} | {r.mb['val_after']:.4f} | {r.minutes:.1f} |"
+        )
+    best = min(r.grbal["val_after"] for r in sweep)
+    fits = [r for r in sweep if r.grbal["val_after"] <= 1.05 * best]
+    pick = min(fits, key=lambda r: r.params)
+    name = ",".join(str(h) for h in pick.hidden)
+    lines += [
+        "",
+        f"Rule: the smallest size whose GrBAL validation error after the step is within 5 % "
+        f"of the best size's. Here that is **{name.replace(',', 'x')}** "
+        f"({pick.gflop:.2f} GFLOP per control step); the shipped models are "
+        f"{shipped.replace(',', 'x')}"
+        + (" (agrees)." if name == shipped else " (see docs/training.md for why)."),
+        "",
+    ]
+    return lines
+
+
+def _pm(mean: float, se: float) -> str:
+    return f"{mean:.4f} +- {se:.4f}"

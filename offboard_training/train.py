@@ -1,0 +1,246 @@
+"""MB and GrBAL training, top to bottom in one function, plus the run folder it writes.
+
+Run folder: ``config.json`` (the TrainConfig), ``metrics.jsonl`` (one JSON object per
+epoch), ``loss.png``, ``model.pt`` (best-validation weights, normaliser, config, data
+summary) and ``summary.json``.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch.func import vmap
+from tqdm import tqdm
+
+from firmware_bridge.errors import ConfigError, DatasetError, ModelFileError
+from firmware_bridge.state import MODEL_INPUT_STATE_SLICE, STATE_NAMES
+from offboard_training.config import TrainConfig
+from offboard_training.dataset import Episode, split_by_episode
+from offboard_training.evaluate import errors_at, transition_mse
+from offboard_training.model import DynamicsModel, Normalizer, adapted_future_loss, mse
+from offboard_training.version import code_version
+from offboard_training.windows import raw_arrays, to_transitions
+
+
+Z_INPUT = STATE_NAMES.index("z") - MODEL_INPUT_STATE_SLICE.start
+"""Column of the height ``z`` in the model input."""
+
+
+@dataclass(frozen=True)
+class TrainResult:
+    run_dir: Path
+    best_epoch: int
+    best_val: float
+    epochs_run: int
+    wall_s: float
+    stopped_by: str
+    """``patience``, ``epochs`` or ``clock``."""
+
+
+def set_determinism(seed: int, threads: int) -> None:
+    torch.manual_seed(seed)
+    torch.use_deterministic_algorithms(True)
+    torch.set_num_threads(threads)
+
+
+def train(
+    config: TrainConfig,
+    episodes: Sequence[Episode],
+    data_summary: dict,
+    run_dir: Path,
+    progress: bool = True,
+) -> TrainResult:
+    """Trains one model on ``episodes`` and writes the run folder ``run_dir``."""
+    t0 = time.monotonic()
+    set_determinism(config.seed, config.threads)
+    run_dir = Path(run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    M, K = config.M, config.K
+
+    # ---- split by episode, normalise once over the training split
+    train_idx, val_idx = split_by_episode(len(episodes), config.val_fraction, config.seed)
+    train_eps = [episodes[i] for i in train_idx]
+    val_eps = [episodes[i] for i in val_idx]
+    x_raw, d_raw = raw_arrays(train_eps)
+    input_floor = np.full(x_raw.shape[1], config.input_std_floor)
+    input_floor[Z_INPUT] = max(config.input_std_floor, config.z_input_std_floor)
+    norm = Normalizer.fit(x_raw, d_raw, input_floor, config.delta_std_floor)
+    tr = to_transitions(train_eps, norm)
+    va = to_transitions(val_eps, norm)
+    train_windows = tr.window_starts(M + K)
+    val_windows = va.window_starts(M + K, stride=K)
+    if len(val_windows) == 0 or (config.algo == "grbal" and len(train_windows) == 0):
+        longest = max(ep.steps for ep in episodes)
+        raise DatasetError(
+            f"no window of M+K={M + K} transitions fits the episodes (longest has {longest}); "
+            "use smaller M/K or longer episodes"
+        )
+
+    # ---- model, optimiser, the loss of one outer step
+    model = DynamicsModel(config.hidden, norm)
+    params = model.layer_params()
+    opt = torch.optim.Adam(model.parameters(), lr=config.outer_lr, weight_decay=config.weight_decay)
+    rng = np.random.default_rng(config.seed)
+    meta_loss = vmap(adapted_future_loss, in_dims=(None, 0, 0, 0, 0, None))
+
+    def step_loss() -> torch.Tensor:
+        if config.algo == "mb":
+            idx = torch.as_tensor(rng.integers(0, tr.n, config.batch_size))
+            return mse(params, tr.xn[idx], tr.yn[idx])
+        starts = train_windows[rng.integers(0, len(train_windows), config.meta_batch)]
+        xp, yp, xf, yf = tr.gather(starts, M, K)
+        return meta_loss(params, xp, yp, xf, yf, config.inner_lr).mean()
+
+    # ---- outer loop with early stopping on the held-out episodes
+    metrics_path = run_dir / "metrics.jsonl"
+    metrics_path.write_text("")
+    (run_dir / "config.json").write_text(json.dumps(config.to_json(), indent=1))
+    best_val, best_epoch, best_state = float("inf"), 0, copy.deepcopy(model.state_dict())
+    history: list[dict] = []
+    stopped_by = "epochs"
+    bar = tqdm(range(1, config.epochs + 1), desc=f"train {config.algo}", disable=not progress)
+    for epoch in bar:
+        losses = []
+        for _ in range(config.steps_per_epoch):
+            loss = step_loss()
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
+            opt.step()
+            losses.append(float(loss.detach()))
+        val = errors_at(params, va, val_windows, M, K, config.inner_lr)
+        val_mse = transition_mse(params, va)
+        score = val.after if config.algo == "grbal" else val_mse
+        row = {
+            "epoch": epoch,
+            "train_loss": float(np.mean(losses)),
+            "val_mse": val_mse,
+            "val_before_step": val.before,
+            "val_after_step": val.after,
+            "wall_s": round(time.monotonic() - t0, 2),
+        }
+        history.append(row)
+        with metrics_path.open("a") as f:
+            f.write(json.dumps(row) + "\n")
+        if not np.isfinite(row["train_loss"]):
+            raise ConfigError(
+                f"training diverged at epoch {epoch} (loss {row['train_loss']}); "
+                "lower --inner-lr or --lr"
+            )
+        if score < best_val:
+            best_val, best_epoch, best_state = score, epoch, copy.deepcopy(model.state_dict())
+        bar.set_postfix(loss=f"{row['train_loss']:.4f}", val=f"{score:.4f}", best=best_epoch)
+        if epoch - best_epoch >= config.patience:
+            stopped_by = "patience"
+            break
+        if config.max_minutes and time.monotonic() - t0 > 60.0 * config.max_minutes:
+            stopped_by = "clock"
+            break
+    bar.close()
+
+    # ---- keep the best-validation weights; write the run folder
+    model.load_state_dict(best_state)
+    wall = time.monotonic() - t0
+    summary = {
+        "best_epoch": best_epoch,
+        "best_val": best_val,
+        "epochs_run": len(history),
+        "stopped_by": stopped_by,
+        "wall_s": round(wall, 2),
+        "train_episodes": len(train_eps),
+        "val_episodes": len(val_eps),
+        "train_transitions": tr.n,
+        "val_transitions": va.n,
+        "best_metrics": history[best_epoch - 1] if best_epoch else None,
+    }
+    save_run(run_dir, model, norm, config, data_summary, summary)
+    plot_losses(history, run_dir / "loss.png", config.algo)
+    return TrainResult(run_dir, best_epoch, best_val, len(history), wall, stopped_by)
+
+
+def save_run(
+    run_dir: Path,
+    model: DynamicsModel,
+    norm: Normalizer,
+    config: TrainConfig,
+    data_summary: dict,
+    summary: dict,
+) -> None:
+    torch.save(
+        {
+            "state_dict": {k: v.detach().clone() for k, v in model.state_dict().items()},
+            "normalizer": {k: torch.as_tensor(v) for k, v in norm.as_dict().items()},
+            "config": json.dumps(config.to_json()),
+            "data_summary": json.dumps(data_summary),
+            "summary": json.dumps(summary),
+            "code_version": code_version(),
+        },
+        run_dir / "model.pt",
+    )
+    (run_dir / "summary.json").write_text(json.dumps(summary, indent=1))
+
+
+@dataclass(frozen=True)
+class TrainedRun:
+    """A run folder loaded back: the model (best weights) and what made it."""
+
+    model: DynamicsModel
+    norm: Normalizer
+    config: TrainConfig
+    data_summary: dict
+    summary: dict
+    code_version: str
+
+
+def load_run(run_dir: Path) -> TrainedRun:
+    path = Path(run_dir) / "model.pt"
+    if not path.is_file():
+        raise ModelFileError(f"{path}: missing; give a run folder written by `roach train`")
+    try:
+        blob = torch.load(path, weights_only=True)
+        config = TrainConfig.from_json(json.loads(blob["config"]))
+        norm = Normalizer(**{k: v.numpy() for k, v in blob["normalizer"].items()})
+        model = DynamicsModel(config.hidden, norm)
+        model.load_state_dict(blob["state_dict"])
+    except ModelFileError:
+        raise
+    except Exception as exc:
+        raise ModelFileError(f"{path}: not a readable training run ({exc})") from None
+    return TrainedRun(
+        model,
+        norm,
+        config,
+        json.loads(blob["data_summary"]),
+        json.loads(blob["summary"]),
+        str(blob["code_version"]),
+    )
+
+
+def plot_losses(history: list[dict], path: Path, algo: str) -> None:
+    """Train loss and validation error (before/after the step) per epoch, log scale."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    epochs = [h["epoch"] for h in history]
+    fig, ax = plt.subplots(figsize=(6, 4))
+    ax.plot(epochs, [h["train_loss"] for h in history], label=f"train loss ({algo})")
+    ax.plot(epochs, [h["val_mse"] for h in history], label="val one-step MSE")
+    ax.plot(epochs, [h["val_before_step"] for h in history], "--", label="val K-step, no step")
+    ax.plot(epochs, [h["val_after_step"] for h in history], label="val K-step, after step")
+    ax.set_xlabel("epoch")
+    ax.set_ylabel("normalised MSE")
+    ax.set_yscale("log")
+    ax.grid(True, alpha=0.3)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)

@@ -1,0 +1,210 @@
+"""Online adaptation of the dynamics model: one SGD step on the latest M transitions.
+
+Modes (ROBOT.md, "GrBAL as published"):
+  ``grbal``    reset to the meta-learned parameters every step, then one step (GrBAL).
+  ``dyn-eval`` keep the adapted parameters and keep stepping from them (MB + dynamic
+               evaluation).
+  ``none``     never adapt (MB); the window loss is still reported.
+
+The loss is docs/model-format.md's: MSE over the n x 24 normalised delta errors.
+
+Guard: if the step's loss is not finite, or the adapted parameters predict the window
+worse than the meta-learned ones, this step uses the meta-learned parameters and the
+fallback is counted. In ``dyn-eval`` a fallback also restarts the running parameters
+from the meta-learned ones (the running set has drifted somewhere worse than the start).
+
+All buffers are allocated once in ``__init__``; ``adapt`` allocates nothing beyond
+a few scalars.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from firmware_bridge.errors import ConfigError
+from onboard import kernels
+from onboard.model import DynamicsModel
+
+MODES: tuple[str, ...] = ("grbal", "dyn-eval", "none")
+
+
+@dataclass
+class AdaptResult:
+    """What one call of ``Adapter.adapt`` did (for the log)."""
+
+    loss_before: float
+    """Window loss of the parameters the step started from (nan if the window is empty)."""
+    loss_after: float
+    """Window loss of the parameters now in use (``params``) (nan if the window is empty)."""
+    stepped: bool
+    """True if a gradient step was taken and kept."""
+    fallback: bool
+    """True if the guard rejected the step and the meta-learned parameters are in use."""
+    fallbacks_total: int
+
+
+class Adapter:
+    """Holds the meta-learned and the current parameter sets and takes the adaptation step.
+
+    model: the loaded model. mode: one of MODES. M: window length in transitions
+    (default the model's ``roach.M``). inner_lr: step size (default ``roach.inner_lr``).
+    """
+
+    def __init__(
+        self,
+        model: DynamicsModel,
+        mode: str,
+        *,
+        M: int | None = None,
+        inner_lr: float | None = None,
+    ) -> None:
+        if mode not in MODES:
+            raise ConfigError(f"adaptation mode {mode!r} is not valid; valid: {', '.join(MODES)}")
+        m = model.meta.M if M is None else int(M)
+        if m < 1:
+            raise ConfigError(f"adaptation window M={m} is not valid; must be >= 1")
+        lr = model.meta.inner_lr if inner_lr is None else float(inner_lr)
+        if not (math.isfinite(lr) and lr >= 0.0):
+            raise ConfigError(f"adaptation inner_lr={lr} is not valid; must be finite and >= 0")
+        self.model = model
+        self.mode = mode
+        self.M = m
+        self.inner_lr = lr
+        self.fallbacks_total = 0
+        dims = model.dims
+        p = model.theta.shape[0]
+        n_acts, n_grad = kernels.work_sizes(dims, m)
+        self._meta = np.ascontiguousarray(model.theta, dtype=np.float32).copy()
+        self._meta.setflags(write=False)
+        # Two parameter sets alternate in dyn-eval so a step never reads what it writes.
+        self._sets = (np.empty(p, np.float32), np.empty(p, np.float32))
+        self._cur = 0
+        self._sets[0][:] = self._meta
+        self._params: np.ndarray = self._meta
+        self._grad = np.empty(p, np.float32)
+        self._acts = np.empty(n_acts, np.float32)
+        self._g_a = np.empty(n_grad, np.float32)
+        self._g_b = np.empty(n_grad, np.float32)
+        self._xn = np.empty((m, int(dims[0])), np.float32)
+        self._tn = np.empty((m, int(dims[-1])), np.float32)
+        self._out = np.empty((m, int(dims[-1])), np.float32)
+        self._in_mean = model.input_mean.astype(np.float64)
+        self._in_std = model.input_std.astype(np.float64)
+        self._d_mean = model.delta_mean.astype(np.float64)
+        self._d_std = model.delta_std.astype(np.float64)
+        self._warmup()
+
+    def _warmup(self) -> None:
+        """Compiles (or loads from Numba's cache) every kernel signature ``adapt`` uses, so
+        the first control tick does not pay for it. Touches only scratch buffers."""
+        dims = self.model.dims
+        xn, tn, out = self._xn[:1], self._tn[:1], self._out[:1]
+        xn[:] = 0.0
+        tn[:] = 0.0
+        scratch = self._sets[1 - self._cur]
+        for start in (self._meta, self._sets[self._cur]):  # read-only and writable types
+            kernels.sgd_step_nb(
+                start, dims, xn, tn, 0.0, scratch, self._grad, out, self._acts, self._g_a, self._g_b
+            )
+            kernels.mse_loss_nb(start, dims, xn, tn, out, self._acts)
+
+    @property
+    def params(self) -> np.ndarray:
+        """The parameter set to plan with: flat float32 [P] (onboard/kernels.py layout).
+
+        Read-only by contract; valid until the next ``adapt`` or ``reset``.
+        """
+        return self._params
+
+    @property
+    def meta_params(self) -> np.ndarray:
+        """The meta-learned parameters, flat float32 [P], read-only."""
+        return self._meta
+
+    def reset(self) -> None:
+        """Back to the meta-learned parameters (start of an episode); keeps the counter."""
+        self._sets[0][:] = self._meta
+        self._cur = 0
+        self._params = self._meta
+
+    def window_loss(self, states: np.ndarray, actions: np.ndarray, theta: np.ndarray) -> float:
+        """Loss of parameters ``theta`` on a window (shapes as in ``adapt``); nan if empty."""
+        n = self._fill(states, actions)
+        if n == 0:
+            return math.nan
+        return float(
+            kernels.mse_loss_nb(
+                theta, self.model.dims, self._xn[:n], self._tn[:n], self._out[:n], self._acts
+            )
+        )
+
+    def adapt(self, states: np.ndarray, actions: np.ndarray) -> AdaptResult:
+        """One adaptation step on the latest transitions.
+
+        states: [n+1, 24] consecutive states (any float dtype); actions: [n, 2] the
+        commands applied between them (rev/s). Only the latest min(n, M) transitions are
+        used; n == 0 takes no step.
+        """
+        n = self._fill(states, actions)
+        if n == 0:
+            if self.mode == "grbal":
+                self._params = self._meta
+            return AdaptResult(math.nan, math.nan, False, False, self.fallbacks_total)
+        dims = self.model.dims
+        xn, tn, out = self._xn[:n], self._tn[:n], self._out[:n]
+        if self.mode == "none":
+            loss = float(kernels.mse_loss_nb(self._meta, dims, xn, tn, out, self._acts))
+            self._params = self._meta
+            return AdaptResult(loss, loss, False, False, self.fallbacks_total)
+
+        start = self._meta if self.mode == "grbal" else self._params
+        dst = self._sets[1 - self._cur] if start is self._sets[self._cur] else self._sets[self._cur]
+        loss_before, loss_after = kernels.sgd_step_nb(
+            start,
+            dims,
+            xn,
+            tn,
+            self.inner_lr,
+            dst,
+            self._grad,
+            out,
+            self._acts,
+            self._g_a,
+            self._g_b,
+        )
+        loss_before, loss_after = float(loss_before), float(loss_after)
+        if start is self._meta:
+            loss_meta = loss_before
+        else:
+            loss_meta = float(kernels.mse_loss_nb(self._meta, dims, xn, tn, out, self._acts))
+        if not (math.isfinite(loss_after) and loss_after <= loss_meta):
+            self.fallbacks_total += 1
+            self._params = self._meta
+            return AdaptResult(loss_before, loss_meta, False, True, self.fallbacks_total)
+        self._cur = 0 if dst is self._sets[0] else 1
+        self._params = dst
+        return AdaptResult(loss_before, loss_after, True, False, self.fallbacks_total)
+
+    def _fill(self, states: np.ndarray, actions: np.ndarray) -> int:
+        """Writes the normalised inputs/targets of the latest min(n, M) transitions; returns n."""
+        states = np.asarray(states)
+        actions = np.asarray(actions)
+        n = actions.shape[0]
+        if states.ndim != 2 or states.shape[0] != n + 1 or states.shape[1] != 24:
+            raise ValueError(f"states must be [n+1, 24] for n={n} actions, got {states.shape}")
+        if actions.ndim != 2 or actions.shape[1] != 2:
+            raise ValueError(f"actions must be [n, 2], got {actions.shape}")
+        n = min(n, self.M)
+        if n == 0:
+            return 0
+        s0 = states[-n - 1 : -1]
+        s1 = states[-n:]
+        a = actions[-n:]
+        xn, tn = self._xn[:n], self._tn[:n]
+        xn[:, :22] = (s0[:, 2:] - self._in_mean[:22]) / self._in_std[:22]
+        xn[:, 22:] = (a - self._in_mean[22:]) / self._in_std[22:]
+        tn[:] = ((s1 - s0) - self._d_mean) / self._d_std
+        return n

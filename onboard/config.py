@@ -1,0 +1,262 @@
+"""Controller configuration: one frozen dataclass per concern, loaded from TOML.
+
+A config file has one table per concern (``[loop]``, ``[link]``, ``[adaptation]``,
+``[planner]``, ``[task]``); every key is optional and defaults to the value below.
+Everything is validated once, before the robot moves: an unknown table or key, a wrong
+type or an out-of-range value raises ``ConfigError`` with one line naming the file, the
+key and what would be valid. ``configs/default.toml`` lists every key; the reference is
+docs/controller.md.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import tomllib
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from firmware_bridge.errors import ConfigError
+from firmware_bridge.state import ACTION_HIGH_REV_S, ACTION_LOW_REV_S, CONTROL_PERIOD_S
+from onboard.planner import PlannerConfig
+from onboard.tasks import TASKS, TaskConfig
+
+
+def _rng(lo: float, hi: float, doc: str) -> dict[str, Any]:
+    """Field metadata: the closed valid range and a one-line description with units."""
+    return {"range": (lo, hi), "doc": doc}
+
+
+def _choice(choices: tuple[str, ...], doc: str) -> dict[str, Any]:
+    return {"choices": choices, "doc": doc}
+
+
+ADAPTATION_MODES = ("grbal", "dyn-eval", "none")
+
+
+@dataclass(frozen=True)
+class LoopConfig:
+    """Timing and safety of the control loop."""
+
+    rate_hz: float = field(default=1.0 / CONTROL_PERIOD_S, metadata=_rng(1.0, 100.0, "Hz"))
+    """Control rate. The models are trained at 10 Hz; other rates mismatch them."""
+    steps: int = field(default=110, metadata=_rng(1, 10_000_000, "control ticks"))
+    """Ticks per episode (110 = 11 s at 10 Hz, as published)."""
+    telemetry_stale_s: float = field(default=0.25, metadata=_rng(0.005, 5.0, "s"))
+    """Telemetry older than this (by this computer's clock) makes the tick command a stop."""
+    pose_stale_s: float = field(default=0.25, metadata=_rng(0.005, 5.0, "s"))
+    """A pose older than this makes the tick command a stop."""
+    command_timeout_ms: int = field(default=300, metadata=_rng(20, 10_000, "ms"))
+    """Set on the robot at start: it stops its motors if no command arrives this long."""
+    lockstep_timeout_s: float = field(default=2.0, metadata=_rng(0.01, 60.0, "s"))
+    """Lockstep mode: how long a tick waits for telemetry newer than the last tick's."""
+    log_sync_s: float = field(default=0.5, metadata=_rng(0.01, 1.0, "s"))
+    """A background thread fsyncs the log this often; every message is flushed at once."""
+    blas_threads: int = field(default=1, metadata=_rng(1, 64, "threads"))
+    """OpenBLAS threads for the planning matmuls; 1 is steadiest on a loaded small CPU."""
+    action_low_rev_s: float = field(default=ACTION_LOW_REV_S, metadata=_rng(0.0, 20.0, "rev/s"))
+    """Lowest leg-velocity command, both legs; must equal the model's ``roach.action_low``."""
+    action_high_rev_s: float = field(default=ACTION_HIGH_REV_S, metadata=_rng(0.0, 20.0, "rev/s"))
+    """Highest leg-velocity command, both legs; must equal the model's ``roach.action_high``."""
+
+    def __post_init__(self) -> None:
+        if not self.action_low_rev_s < self.action_high_rev_s:
+            raise ConfigError(
+                f"action_low_rev_s={self.action_low_rev_s} must be below "
+                f"action_high_rev_s={self.action_high_rev_s}"
+            )
+
+
+@dataclass(frozen=True)
+class LinkConfig:
+    """The serial link to the motor board."""
+
+    port: str = field(default="", metadata={"doc": "serial device, e.g. /dev/ttyAMA0"})
+    """Serial device path (the ``--port`` option overrides it)."""
+    baud: int = field(default=1_000_000, metadata=_rng(9600, 4_000_000, "bit/s"))
+    telemetry_rate_hz: float = field(default=100.0, metadata=_rng(1.0, 1000.0, "Hz"))
+    """Rate at which the board streams telemetry records."""
+    hello_timeout_s: float = field(default=1.0, metadata=_rng(0.05, 30.0, "s"))
+    """How long the start-up who-am-I round trip may take."""
+
+
+@dataclass(frozen=True)
+class AdaptationConfig:
+    """Online adaptation of the dynamics model."""
+
+    mode: str = field(default="grbal", metadata=_choice(ADAPTATION_MODES, "adaptation mode"))
+    """grbal: reset to the meta-learned weights and take one step each tick (published);
+    dyn-eval: keep stepping the adapted weights; none: never adapt (MB)."""
+    M: int | None = field(default=None, metadata=_rng(1, 1000, "transitions"))
+    """Past window length; absent = the model's ``roach.M``."""
+    inner_lr: float | None = field(default=None, metadata=_rng(0.0, 100.0, "SGD step size"))
+    """Adaptation step size; absent = the model's ``roach.inner_lr``."""
+
+
+@dataclass(frozen=True)
+class TaskChoice:
+    """Which path to follow (the ``name`` key of the ``[task]`` table)."""
+
+    name: str = field(default="straight", metadata=_choice(TASKS, "task"))
+
+
+@dataclass(frozen=True)
+class ControllerConfig:
+    """Everything ``roach run`` needs besides the model file."""
+
+    loop: LoopConfig = field(default_factory=LoopConfig)
+    link: LinkConfig = field(default_factory=LinkConfig)
+    adaptation: AdaptationConfig = field(default_factory=AdaptationConfig)
+    planner: PlannerConfig = field(default_factory=lambda: PlannerConfig(fix_first_action=False))
+    """The first planned step is free: the command applies within milliseconds of the
+    state it was planned from (onboard compute), as in the training data's transitions."""
+    task: TaskConfig = field(default_factory=TaskConfig)
+    """Path size and cost weights (onboard.tasks)."""
+    task_name: str = "straight"
+    """The ``name`` key of ``[task]``: straight, left, right, zigzag, circle, figure8."""
+    source: str = "<defaults>"
+    """Where the values came from (file path), for error messages and the log."""
+
+
+SECTIONS: dict[str, type] = {
+    "loop": LoopConfig,
+    "link": LinkConfig,
+    "adaptation": AdaptationConfig,
+    "planner": PlannerConfig,
+    "task": TaskConfig,
+}
+
+
+def load_config(path: str | Path | None = None) -> ControllerConfig:
+    """Reads and validates a TOML config; ``None`` gives the defaults."""
+    if path is None:
+        return ControllerConfig()
+    p = Path(path)
+    try:
+        raw = tomllib.loads(p.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(f"{p}: config file not found") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{p}: cannot read config file ({exc})") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{p}: not valid TOML ({exc})") from None
+    return config_from_dict(raw, source=str(p))
+
+
+def config_from_dict(raw: dict[str, Any], source: str = "<dict>") -> ControllerConfig:
+    """Validates a parsed TOML document (tables of keys) into a ControllerConfig."""
+    parts: dict[str, Any] = {}
+    for section, table in raw.items():
+        if section not in SECTIONS:
+            raise ConfigError(f"{source}: unknown table [{section}]; valid: {', '.join(SECTIONS)}")
+        if not isinstance(table, dict):
+            raise ConfigError(f"{source}: '{section}' must be a table [{section}]")
+        if section == "task" and "name" in table:
+            table = dict(table)
+            choice = build_section(TaskChoice, {"name": table.pop("name")}, source, section)
+            parts["task_name"] = choice.name
+        parts[section] = build_section(SECTIONS[section], table, source, section)
+    return ControllerConfig(**parts, source=source)
+
+
+def with_overrides(cfg: ControllerConfig, **overrides: Any) -> ControllerConfig:
+    """Returns cfg with ``section__key=value`` overrides applied and validated.
+
+    Used for command-line options (``--steps`` -> ``loop__steps``, ``--task`` ->
+    ``task__name``); ``None`` values are skipped so an absent option keeps the file's value.
+    """
+    tables: dict[str, dict[str, Any]] = {}
+    changed: dict[str, Any] = {}
+    for name, value in overrides.items():
+        if value is None:
+            continue
+        section, key = name.split("__")
+        if (section, key) == ("task", "name"):
+            changed["task_name"] = build_section(
+                TaskChoice, {"name": value}, "command line", "task"
+            ).name
+            continue
+        tables.setdefault(section, {})[key] = value
+    for section, table in tables.items():
+        current = dataclasses.asdict(getattr(cfg, section))
+        current.update(table)
+        changed[section] = build_section(SECTIONS[section], current, "command line", section)
+    return dataclasses.replace(cfg, **changed)
+
+
+def build_section(cls: type, table: dict[str, Any], source: str, section: str) -> Any:
+    """Checks the keys, types and ranges of one table and builds its dataclass."""
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    hints = typing.get_type_hints(cls)
+    values: dict[str, Any] = {}
+    for key, value in table.items():
+        where = f"{source}: [{section}] {key}"
+        if key not in fields:
+            raise ConfigError(
+                f"{source}: unknown key '{key}' in [{section}]; valid: {', '.join(fields)}"
+            )
+        values[key] = _check_value(where, value, hints[key], fields[key].metadata)
+    try:
+        return cls(**values)
+    except (ConfigError, ValueError, TypeError) as exc:
+        # PlannerConfig validates itself; keep its one-line reason, add where it came from.
+        raise ConfigError(f"{source}: [{section}] {_one_line(exc)}") from None
+
+
+def _check_value(where: str, value: Any, hint: Any, meta: Any) -> Any:
+    allowed = _allowed_types(hint)
+    if value is None and type(None) in allowed:
+        return None
+    kind = _value_kind(value, allowed)
+    if kind is None:
+        names = " or ".join(t.__name__ for t in allowed if t is not type(None))
+        got = type(value).__name__
+        raise ConfigError(f"{where} = {value!r}: wrong type {got}, expected {names}")
+    value = kind(value)
+    if "choices" in meta and value not in meta["choices"]:
+        raise ConfigError(f"{where} = {value!r}: valid: {', '.join(meta['choices'])}")
+    if "range" in meta:
+        lo, hi = meta["range"]
+        if not (math.isfinite(value) and lo <= value <= hi):
+            raise ConfigError(
+                f"{where} = {value!r}: out of range, valid {lo} to {hi} ({meta['doc']})"
+            )
+    return value
+
+
+def _allowed_types(hint: Any) -> tuple[type, ...]:
+    if isinstance(hint, types.UnionType) or typing.get_origin(hint) is typing.Union:
+        return tuple(typing.get_args(hint))
+    if typing.get_origin(hint) is typing.Literal:
+        return (str,)
+    return (hint,) if isinstance(hint, type) else (object,)
+
+
+def _value_kind(value: Any, allowed: tuple[type, ...]) -> type | None:
+    """The type to convert to, or None; bools are never numbers, ints may be floats."""
+    if isinstance(value, bool):
+        return bool if bool in allowed else None
+    for t in allowed:
+        if t is object:
+            return type(value)
+        if t is int and isinstance(value, int):
+            return int
+        if t is float and isinstance(value, int | float):
+            return float
+        if t is str and isinstance(value, str):
+            return str
+    return None
+
+
+def _one_line(exc: BaseException) -> str:
+    return " ".join(str(exc).split())
+
+
+def describe(cfg: ControllerConfig) -> dict[str, Any]:
+    """The config as plain data (for the log)."""
+    out = {name: dataclasses.asdict(getattr(cfg, name)) for name in SECTIONS}
+    out["task"]["name"] = cfg.task_name
+    return out | {"source": cfg.source}

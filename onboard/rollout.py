@@ -1,0 +1,199 @@
+"""Binds the dynamics model to the planner: candidate actions -> predicted states -> cost.
+
+``Rollout`` owns every buffer of the prediction (allocated once for N candidates and
+horizon H). ``Rollout.bind(params, state, cost)`` returns the ``rollout_cost`` closure the
+planner calls: for actions [N, H, 2] it predicts, for all candidates at once,
+``s_{k+1} = s_k + delta(concat(s_k[2:], a_k))`` for k = 0..H-1, and scores the
+trajectories [N, H+1, 24] with ``cost`` (a task's ``Task.cost``).
+
+Speed. The prediction is 3 matrix products per step on [N, width] float32 blocks and runs
+through numpy's matmul (OpenBLAS sgemm; see onboard/kernels.py for why not Numba).
+Two exact rewrites cut the work per tick:
+- the input and output normalisation are folded into the first and last layer once per
+  bind (``x`` and ``y`` get zero weights, so the raw state goes straight into the first
+  product, and the last layer emits the delta in state units);
+- every candidate starts from the same state with the same first action (the command
+  in flight), so step 0 is computed once for one row and broadcast: the batched work is
+  H - 1 steps, not H.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+
+import numpy as np
+
+from onboard import kernels
+from onboard.model import DynamicsModel
+
+CostFn = Callable[[np.ndarray], np.ndarray]
+"""predicted states [N, H+1, 24] -> costs [N]."""
+
+
+def fold_normalisation(
+    model: DynamicsModel,
+    theta: np.ndarray,
+    out_wts: list[np.ndarray] | None = None,
+    out_bis: list[np.ndarray] | None = None,
+) -> tuple[list[np.ndarray], list[np.ndarray]]:
+    """Layer weights (transposed, [in, out] C-contiguous) and biases acting on raw rows.
+
+    The first layer takes the 26-number raw row [state(24), action(2)] (x and y get zero
+    weight) and the last layer returns the delta in state units. Writes into out_wts /
+    out_bis when given (preallocated, shapes as returned), else allocates.
+    """
+    ws, bs = kernels.param_views(theta, model.dims)
+    n_layers = len(ws)
+    if out_wts is None or out_bis is None:
+        out_wts = [np.zeros((26, ws[0].shape[0]), np.float32)]
+        out_wts += [np.empty((w.shape[1], w.shape[0]), np.float32) for w in ws[1:]]
+        out_bis = [np.empty(b.shape[0], np.float32) for b in bs]
+    inv_std = 1.0 / model.input_std.astype(np.float64)
+    w_first = ws[0].astype(np.float64) * inv_std
+    b_first = bs[0].astype(np.float64) - w_first @ model.input_mean.astype(np.float64)
+    dstd = model.delta_std.astype(np.float64)[:, None]
+    if n_layers == 1:
+        w_first = w_first * dstd
+        b_first = b_first * dstd[:, 0] + model.delta_mean
+    out_wts[0][:2, :] = 0.0  # x and y, which the model does not see
+    out_wts[0][2:, :] = w_first.T
+    out_bis[0][:] = b_first
+    for i in range(1, n_layers - 1):
+        np.copyto(out_wts[i], ws[i].T)  # contiguous [in, out]: faster sgemm than the view
+        out_bis[i][:] = bs[i]
+    if n_layers > 1:
+        out_wts[-1][:] = (ws[-1].astype(np.float64) * dstd).T
+        out_bis[-1][:] = bs[-1].astype(np.float64) * dstd[:, 0] + model.delta_mean
+    return out_wts, out_bis
+
+
+class Rollout:
+    """Preallocated batched prediction for up to ``n_candidates`` sequences of ``horizon``.
+
+    workers > 1 splits the candidates into that many row blocks, each predicted over the
+    whole horizon by its own thread (matmul and the Numba kernels release the GIL): one
+    hand-off per call instead of one per matrix product as BLAS threading would do,
+    which keeps the split useful on a machine whose cores are not all free. Use it with
+    one BLAS thread (onboard.blas.set_blas_threads(1)).
+    """
+
+    def __init__(
+        self, model: DynamicsModel, n_candidates: int, horizon: int, *, workers: int = 1
+    ) -> None:
+        if workers < 1:
+            raise ValueError(f"rollout workers={workers} must be >= 1")
+        self.model = model
+        self.n = n_candidates
+        self.horizon = horizon
+        self.workers = workers
+        self._pool = ThreadPoolExecutor(workers, "rollout") if workers > 1 else None
+        widths = [int(w) for w in model.dims[1:-1]]
+        out_dim = int(model.dims[-1])
+        self.states = np.empty((n_candidates, horizon + 1, 24), np.float32)
+        """[N, H+1, 24] predicted states of the last call (index 0 = current state)."""
+        self._x = np.empty((n_candidates, 26), np.float32)
+        self._hidden = [np.empty((n_candidates, w), np.float32) for w in widths]
+        self._delta = np.empty((n_candidates, out_dim), np.float32)
+        self._x1 = np.empty((1, 26), np.float32)
+        self._hidden1 = [np.empty((1, w), np.float32) for w in widths]
+        self._delta1 = np.empty((1, out_dim), np.float32)
+        self._wts, self._bis = fold_normalisation(model, model.theta)
+        self._warmup()
+
+    def _warmup(self) -> None:
+        """Runs both prediction paths once so the first control tick pays no compilation."""
+        a = np.full((min(2, self.n), self.horizon, 2), 5.0, np.float32)
+        self.predict(self._wts, self._bis, np.zeros(24, np.float32), a)
+        a[-1, 0] = 6.0
+        self.predict(self._wts, self._bis, np.zeros(24, np.float32), a)
+
+    def predict(
+        self,
+        wts: list[np.ndarray],
+        bis: list[np.ndarray],
+        state: np.ndarray,
+        actions: np.ndarray,
+    ) -> np.ndarray:
+        """Predicted states [N, H+1, 24] (a view of ``self.states``) for actions [N, H, 2]."""
+        n, h = actions.shape[0], actions.shape[1]
+        if n > self.n or h != self.horizon:
+            raise ValueError(
+                f"actions {actions.shape} exceed the rollout's [{self.n}, {self.horizon}, 2]"
+            )
+        st = self.states[:n]
+        self._x[:n]
+        st[:, 0, :] = state
+        k0 = 0
+        if np.all(actions[:, 0, :] == actions[0, 0, :]):
+            self._x1[0, :24] = state
+            self._x1[0, 24:] = actions[0, 0]
+            kernels.forward_blas(self._x1, wts, bis, self._hidden1, self._delta1)
+            np.add(st[:, 0, :], self._delta1, out=st[:, 1, :])
+            k0 = 1
+        if self._pool is None or n < 2 * self.workers:
+            self._steps(wts, bis, actions, k0, 0, n)
+        else:
+            edges = np.linspace(0, n, self.workers + 1).astype(int)
+            jobs = [
+                self._pool.submit(self._steps, wts, bis, actions, k0, int(a), int(b))
+                for a, b in itertools.pairwise(edges)
+            ]
+            for job in jobs:
+                job.result()
+        return st
+
+    def _steps(
+        self,
+        wts: list[np.ndarray],
+        bis: list[np.ndarray],
+        actions: np.ndarray,
+        k0: int,
+        r0: int,
+        r1: int,
+    ) -> None:
+        """Steps k0..H-1 for candidate rows r0..r1-1 (their own slice of every buffer)."""
+        st = self.states[r0:r1]
+        x = self._x[r0:r1]
+        hidden = [b[r0:r1] for b in self._hidden]
+        delta = self._delta[r0:r1]
+        for k in range(k0, self.horizon):
+            x[:, :24] = st[:, k, :]
+            x[:, 24:] = actions[r0:r1, k, :]
+            kernels.forward_blas(x, wts, bis, hidden, delta)
+            np.add(st[:, k, :], delta, out=st[:, k + 1, :])
+
+    def close(self) -> None:
+        """Stops the worker threads (if any)."""
+        if self._pool is not None:
+            self._pool.shutdown(wait=True)
+            self._pool = None
+
+    def bind(
+        self, params: np.ndarray, state: np.ndarray, cost: CostFn
+    ) -> Callable[[np.ndarray], np.ndarray]:
+        """The planner's ``rollout_cost``: actions [N, H, 2] -> cost(predicted states) [N].
+
+        params: flat parameters [P] (e.g. ``Adapter.params``); state: current state [24].
+        The folded weights live in this Rollout's buffers: the returned function is valid
+        until the next ``bind`` (one bind per control tick).
+        """
+        wts, bis = fold_normalisation(self.model, params, self._wts, self._bis)
+        s0 = np.asarray(state, np.float32).copy()
+
+        def rollout_cost(actions: np.ndarray) -> np.ndarray:
+            return cost(self.predict(wts, bis, s0, actions))
+
+        return rollout_cost
+
+
+def make_rollout_cost(
+    model: DynamicsModel,
+    params: np.ndarray,
+    state: np.ndarray,
+    cost: CostFn,
+    rollout: Rollout,
+) -> Callable[[np.ndarray], np.ndarray]:
+    """Functional spelling of ``rollout.bind(params, state, cost)``."""
+    return rollout.bind(params, state, cost)

@@ -1,0 +1,276 @@
+"""Trajectory-following tasks and their planning cost (ROBOT.md).
+
+A task is a path (a dense polyline) given in the robot's starting frame: origin at the
+start position, x axis along the start heading, y to the left. ``make_task`` places it
+in the world frame once, from the start state.
+
+Cost of a predicted trajectory, summed over the predicted steps k = 1..H:
+    w_distance * (distance from the path)                         [m]
+  + w_progress * (backward progress along the path, s_{k-1} - s_k) [m]
+  + w_heading  * |heading error to the path tangent|               [rad]
+with ROBOT.md's weights 40 / 10 / 5 by default. Backward progress is signed: moving
+forward along the path makes the term negative (a reward), so standing still on the
+path is not optimal. Positions are projected onto the part of the path within a window
+around the robot's current progress, so a path that crosses itself (figure-8) or comes
+back near its start (circle) is followed in order.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+from numba import njit
+
+from firmware_bridge.errors import ConfigError
+
+TASKS: tuple[str, ...] = ("straight", "left", "right", "zigzag", "circle", "figure8")
+_X, _Y, _COS_YAW, _SIN_YAW = 0, 1, 10, 11
+_ARC_STEP_M = 0.05
+"""Arc chord length; the chord error is r * (1 - cos(step / 2r)), 0.3 mm at r = 1 m."""
+
+
+@dataclass(frozen=True)
+class TaskConfig:
+    """Path size and cost weights (the ``[task]`` table of the controller config)."""
+
+    scale_m: float = 1.0
+    """Path size: straight length 5 x scale, turn and circle radius 1 x scale, in metres."""
+    w_distance: float = 40.0
+    """Weight of the distance from the path, per metre per step."""
+    w_progress: float = 10.0
+    """Weight of backward progress along the path, per metre per step."""
+    w_heading: float = 5.0
+    """Weight of the heading error to the path tangent, per radian per step."""
+    window_back_m: float = 0.3
+    """Projection window behind the current progress, metres."""
+    window_ahead_m: float = 1.5
+    """Projection window ahead of the current progress, metres."""
+
+    def __post_init__(self) -> None:
+        if not self.scale_m > 0:
+            raise ConfigError(f"task scale_m={self.scale_m} must be > 0")
+        for name in ("w_distance", "w_progress", "w_heading", "window_back_m"):
+            if not getattr(self, name) >= 0:
+                raise ConfigError(f"task {name}={getattr(self, name)} must be >= 0")
+        if not self.window_ahead_m > 0:
+            raise ConfigError(f"task window_ahead_m={self.window_ahead_m} must be > 0")
+
+
+@dataclass(frozen=True)
+class TrackPoint:
+    """Where one state is relative to the path."""
+
+    distance_m: float
+    progress_m: float
+    heading_error_rad: float
+
+
+@dataclass(frozen=True)
+class TrackingMetrics:
+    """Summary of an episode's tracking, for reports."""
+
+    n: int
+    mean_distance_m: float
+    max_distance_m: float
+    progress_m: float
+    progress_fraction: float
+    mean_heading_error_rad: float
+
+
+def path_points(name: str, scale_m: float = 1.0) -> np.ndarray:
+    """The task's path in the starting frame, [P, 2] metres: straight parts as single
+    segments, arcs as chords of at most 5 cm."""
+    r = scale_m
+    if name == "straight":
+        return _line((0.0, 0.0), (5 * r, 0.0))
+    if name in ("left", "right"):
+        pts = np.concatenate(
+            [
+                _line((0.0, 0.0), (r, 0.0)),
+                _arc((r, r), r, -math.pi / 2, 0.0)[1:],
+                _line((2 * r, r), (2 * r, 4 * r))[1:],
+            ]
+        )
+        return pts if name == "left" else pts * np.array([1.0, -1.0])
+    if name == "zigzag":
+        corners = [(i * r, 0.5 * r * (i % 2)) for i in range(7)]
+        return np.concatenate(
+            [_line(corners[0], corners[1])]
+            + [_line(a, b)[1:] for a, b in itertools.pairwise(corners)]
+        )
+    if name == "circle":
+        return _arc((0.0, r), r, -math.pi / 2, 3 * math.pi / 2)
+    if name == "figure8":
+        first = _arc((0.0, r), r, -math.pi / 2, 3 * math.pi / 2)
+        second = _arc((0.0, -r), r, math.pi / 2, -3 * math.pi / 2)
+        return np.concatenate([first, second[1:]])
+    raise ConfigError(f"task {name!r} is not valid; valid: {', '.join(TASKS)}")
+
+
+@dataclass
+class Task:
+    """A path placed in the world frame, its cost, and the tracking of the episode."""
+
+    name: str
+    cfg: TaskConfig
+    points: np.ndarray
+    """[P, 2] world-frame path, metres."""
+    seg_s0: np.ndarray = field(init=False)
+    length_m: float = field(init=False)
+
+    def __post_init__(self) -> None:
+        d = np.diff(self.points, axis=0)
+        self._seg = np.ascontiguousarray(
+            np.column_stack([self.points[:-1], d, np.hypot(d[:, 0], d[:, 1])]), np.float64
+        )  # [S, 5]: x0, y0, dx, dy, length
+        self._seg_heading = np.arctan2(d[:, 1], d[:, 0])
+        self.seg_s0 = np.concatenate([[0.0], np.cumsum(self._seg[:, 4])])
+        self.length_m = float(self.seg_s0[-1])
+        self.progress_m = 0.0
+        self._tracked: list[TrackPoint] = []
+        # Compile (or load from cache) the projection kernels now, not in the first tick.
+        warm = np.zeros((1, 2, 24), np.float32)
+        self.cost(warm)
+        self.cost(warm.astype(np.float64))
+        self.progress_m = 0.0
+
+    def reset(self) -> None:
+        """Back to the start of the path; forgets the tracked states."""
+        self.progress_m = 0.0
+        self._tracked = []
+
+    def _window(self) -> tuple[int, int]:
+        lo = np.searchsorted(self.seg_s0, self.progress_m - self.cfg.window_back_m, "right") - 1
+        hi = np.searchsorted(self.seg_s0, self.progress_m + self.cfg.window_ahead_m, "left")
+        n_seg = self._seg.shape[0]
+        return max(int(lo), 0), min(max(int(hi), int(lo) + 1), n_seg)
+
+    def _project_now(self, state: np.ndarray) -> TrackPoint:
+        i_lo, i_hi = self._window()
+        xy = np.asarray(state, np.float64)[None, [_X, _Y]]
+        yaw = np.array([math.atan2(state[_SIN_YAW], state[_COS_YAW])])
+        dist, s, herr = (np.empty(1), np.empty(1), np.empty(1))
+        _project(xy, yaw, self._seg, self.seg_s0, self._seg_heading, i_lo, i_hi, dist, s, herr)
+        if math.isfinite(dist[0]):  # a NaN state must not move the window back to the start
+            self.progress_m = float(s[0])
+        return TrackPoint(float(dist[0]), float(s[0]), float(herr[0]))
+
+    def cost(self, predicted_states: np.ndarray) -> np.ndarray:
+        """Cost [N] float64 of predicted trajectories [N, H+1, 24] (index 0 = current state).
+
+        Also updates ``progress_m`` from the current state (the same for every candidate),
+        which moves the projection window along the path. Non-finite costs become inf.
+        """
+        ps = predicted_states
+        self._project_now(ps[0, 0])
+        i_lo, i_hi = self._window()
+        out = np.empty(ps.shape[0])
+        c = self.cfg
+        _trajectory_cost(
+            ps, self._seg, self.seg_s0, self._seg_heading, i_lo, i_hi, self.progress_m,
+            c.w_distance, c.w_progress, c.w_heading, out,
+        )  # fmt: skip
+        return out
+
+    def track(self, state: np.ndarray) -> TrackPoint:
+        """Projects the measured state [24] onto the path, records and returns it."""
+        pt = self._project_now(state)
+        self._tracked.append(pt)
+        return pt
+
+    def metrics(self) -> TrackingMetrics:
+        """Summary of every state given to ``track`` since the last reset."""
+        t = self._tracked
+        if not t:
+            return TrackingMetrics(0, math.nan, math.nan, 0.0, 0.0, math.nan)
+        d = np.array([p.distance_m for p in t])
+        return TrackingMetrics(
+            n=len(t),
+            mean_distance_m=float(d.mean()),
+            max_distance_m=float(d.max()),
+            progress_m=t[-1].progress_m,
+            progress_fraction=t[-1].progress_m / self.length_m,
+            mean_heading_error_rad=float(np.mean([p.heading_error_rad for p in t])),
+        )
+
+
+def make_task(name: str, start_state: np.ndarray, cfg: TaskConfig | None = None) -> Task:
+    """The named task's path placed at the start state's position and heading (state [24])."""
+    cfg = cfg or TaskConfig()
+    local = path_points(name, cfg.scale_m)
+    s = np.asarray(start_state, np.float64)
+    yaw = math.atan2(s[_SIN_YAW], s[_COS_YAW])
+    rot = np.array([[math.cos(yaw), -math.sin(yaw)], [math.sin(yaw), math.cos(yaw)]])
+    world = local @ rot.T + s[[_X, _Y]]
+    return Task(name=name, cfg=cfg, points=np.ascontiguousarray(world))
+
+
+def _line(a: tuple[float, float], b: tuple[float, float]) -> np.ndarray:
+    return np.array([a, b], np.float64)
+
+
+def _arc(center: tuple[float, float], r: float, a0: float, a1: float) -> np.ndarray:
+    n = max(math.ceil(abs(a1 - a0) * r / _ARC_STEP_M), 1)
+    a = np.linspace(a0, a1, n + 1)
+    return np.column_stack([center[0] + r * np.cos(a), center[1] + r * np.sin(a)])
+
+
+@njit(cache=True)
+def _project(xy, yaw, seg, seg_s0, seg_heading, i_lo, i_hi, dist, s, herr):  # pragma: no cover
+    """Nearest point on segments i_lo..i_hi-1 for each point xy [m, 2] with heading yaw [m].
+
+    Writes the distance (m), the arc length of the projection (m) and the absolute
+    heading error to that segment's direction (rad, in [0, pi]).
+    """
+    for k in range(xy.shape[0]):
+        best, best_s, best_i = _nearest(xy[k, 0], xy[k, 1], seg, seg_s0, i_lo, i_hi)
+        dist[k] = math.sqrt(best)
+        s[k] = best_s
+        e = yaw[k] - seg_heading[best_i]
+        e = (e + math.pi) % (2.0 * math.pi) - math.pi
+        herr[k] = abs(e)
+
+
+@njit(cache=True)
+def _nearest(px, py, seg, seg_s0, i_lo, i_hi):  # pragma: no cover - compiled
+    """(squared distance, arc length, segment index) of the nearest point on segments i_lo.."""
+    best = np.inf
+    best_s = np.nan
+    best_i = i_lo
+    for i in range(i_lo, i_hi):
+        ln = seg[i, 4]
+        t = 0.0
+        if ln > 0.0:
+            t = ((px - seg[i, 0]) * seg[i, 2] + (py - seg[i, 1]) * seg[i, 3]) / (ln * ln)
+            t = min(max(t, 0.0), 1.0)
+        qx = seg[i, 0] + t * seg[i, 2] - px
+        qy = seg[i, 1] + t * seg[i, 3] - py
+        d2 = qx * qx + qy * qy
+        if d2 < best:
+            best = d2
+            best_s = seg_s0[i] + t * ln
+            best_i = i
+    return best, best_s, best_i
+
+
+@njit(cache=True)
+def _trajectory_cost(
+    ps, seg, seg_s0, seg_heading, i_lo, i_hi, s_now, w_d, w_p, w_h, out
+):  # pragma: no cover - compiled
+    """ROBOT.md cost of each trajectory ps [N, H+1, 24] into out [N] (see module docstring)."""
+    n, h1 = ps.shape[0], ps.shape[1]
+    for j in range(n):
+        total = 0.0
+        s_prev = s_now
+        for k in range(1, h1):
+            px = np.float64(ps[j, k, _X])
+            py = np.float64(ps[j, k, _Y])
+            d2, s_k, i_best = _nearest(px, py, seg, seg_s0, i_lo, i_hi)
+            yaw = math.atan2(ps[j, k, _SIN_YAW], ps[j, k, _COS_YAW])
+            e = (yaw - seg_heading[i_best] + math.pi) % (2.0 * math.pi) - math.pi
+            total += w_d * math.sqrt(d2) + w_p * (s_prev - s_k) + w_h * abs(e)
+            s_prev = s_k
+        out[j] = total if math.isfinite(total) else np.inf

@@ -1,0 +1,151 @@
+"""Condition strings and TOML files: parsing, switching times, and one-line errors."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from firmware_bridge.errors import ConfigError
+from firmware_bridge.sim.conditions import (
+    CONDITION_KEYS,
+    TERRAINS,
+    TRAINING_TERRAINS,
+    Condition,
+    load_condition_file,
+    parse_condition,
+    sample_training_condition,
+)
+
+
+def test_empty_string_is_nominal_carpet():
+    """The empty condition string is the default Condition on carpet."""
+    c = parse_condition("")
+    assert c == Condition()
+    assert c.terrain == "carpet" and c.surface() == TERRAINS["carpet"]
+
+
+def test_pairs_parse_to_fields():
+    """Each key=value pair sets its field; legs joined by '+' become a sorted tuple."""
+    c = parse_condition("terrain=turf, missing_leg=RF+LM, payload_g=8,slope_deg=-5,friction=0.4")
+    assert c.terrain == "turf"
+    assert c.missing_leg == ("LM", "RF")
+    assert c.payload_g == 8.0 and c.slope_deg == -5.0
+    assert c.surface().friction == 0.4
+    assert c.surface().softness == TERRAINS["turf"].softness
+
+
+def test_switch_time_keeps_default_until_t():
+    """A value ending in @T is the default before T and the given value from T on."""
+    c = parse_condition("missing_leg=RF@4,payload_g=10@2.5,gain_left=0.5")
+    assert c.at(0.0).missing_leg == () and c.at(3.9).missing_leg == ()
+    assert c.at(4.0).missing_leg == ("RF",)
+    assert c.at(2.0).payload_g == 0.0 and c.at(2.5).payload_g == 10.0
+    assert c.at(0.0).gain_left == 0.5
+    assert c.switch_times() == (2.5, 4.0)
+
+
+def test_canonical_string_round_trips():
+    """str(Condition) parses back to an equal Condition."""
+    c = parse_condition("tow_g=20@1,terrain=ice,missing_leg=LR+RM,yaw_offset_deg=15")
+    assert parse_condition(str(c)) == c
+    assert str(Condition()) == ""
+
+
+def test_every_key_is_documented():
+    """Every Condition field but the switch list has a CONDITION_KEYS entry with a doc line."""
+    fields = set(Condition.__dataclass_fields__) - {"switch_s"}
+    assert fields == set(CONDITION_KEYS)
+    assert all(spec.doc for spec in CONDITION_KEYS.values())
+
+
+def test_training_sampler_stays_on_training_terrains():
+    """sample_training_condition picks training terrains with jittered, in-range knobs."""
+    rng = np.random.default_rng(0)
+    seen = set()
+    for _ in range(30):
+        c = sample_training_condition(rng)
+        seen.add(c.terrain)
+        assert parse_condition(str(c)) == c  # within every documented range
+    assert seen == set(TRAINING_TERRAINS)
+
+
+@pytest.mark.parametrize(
+    ("text", "key", "valid"),
+    [
+        ("foo=1", "'foo'", "valid keys: terrain"),  # unknown key
+        ("payload_g=100", "'payload_g'", "0..40 g"),  # out of range
+        ("slope_deg=-30", "'slope_deg'", "-20..20 deg"),
+        ("payload_g=heavy", "'payload_g'", "0..40 g"),  # not a number
+        ("terrain", "'terrain'", "key=value"),  # malformed pair
+        ("payload_g=1,,tow_g=2", "''", "key=value"),
+        ("missing_leg=RF@soon", "'missing_leg'", "@T with T in 0..3600 s"),  # bad @T
+        ("payload_g=5@-1", "'payload_g'", "@T with T in"),
+        ("terrain=mud", "'terrain'", "carpet, styrofoam, turf, gravel, ice"),  # bad terrain
+        ("missing_leg=RF+XX", "'missing_leg'", "LF LM LR RF RM RR"),  # bad leg
+        ("tow_g=1,tow_g=2", "'tow_g'", "twice"),
+    ],
+)
+def test_bad_strings_name_the_key_and_what_is_valid(text, key, valid):
+    """Each kind of bad condition string raises a one-line ConfigError naming key and range."""
+    with pytest.raises(ConfigError) as err:
+        parse_condition(text)
+    message = str(err.value)
+    assert "\n" not in message
+    assert key in message and valid in message
+
+
+def test_toml_file_parses_like_the_string(tmp_path: Path):
+    """A TOML file with numbers, @T strings and a leg list equals the same condition string."""
+    path = tmp_path / "cond.toml"
+    path.write_text('terrain = "turf"\npayload_g = 8\nmissing_leg = ["RF", "LM"]\ntow_g = "20@3"\n')
+    assert load_condition_file(path) == parse_condition(
+        "terrain=turf,payload_g=8,missing_leg=LM+RF,tow_g=20@3"
+    )
+
+
+@pytest.mark.parametrize(
+    ("body", "expect"),
+    [
+        ("payload_g = 8\nwings = 2\n", "'wings'"),  # unknown key
+        ("payload_g = 80\n", "0..40 g"),  # out of range
+        ('missing_leg = "RF@later"\n', "@T with T in"),  # bad @T
+        ('terrain = "lava"\n', "carpet, styrofoam"),  # bad terrain
+        ("payload_g = [1, 2]\n", "'payload_g'"),  # wrong value type
+        ("payload_g = = 8\n", "invalid TOML"),  # not TOML
+    ],
+)
+def test_bad_files_give_one_line_errors(tmp_path: Path, body: str, expect: str):
+    """Bad TOML condition files raise a one-line ConfigError naming the file and the problem."""
+    path = tmp_path / "bad.toml"
+    path.write_text(body)
+    with pytest.raises(ConfigError) as err:
+        load_condition_file(path)
+    assert "\n" not in str(err.value)
+    assert expect in str(err.value) and "bad.toml" in str(err.value)
+
+
+def test_missing_file_is_a_config_error(tmp_path: Path):
+    """A condition file that does not exist is a ConfigError, not a traceback."""
+    with pytest.raises(ConfigError, match="cannot read"):
+        load_condition_file(tmp_path / "nope.toml")
+
+
+def test_cli_bad_condition_exits_2_with_one_line(tmp_path: Path):
+    """`roach sim-check` with a bad condition string or file exits 2 with one stderr line."""
+    bad = tmp_path / "bad.toml"
+    bad.write_text("slope_deg = 45\n")
+    for args in (["--condition", "payload_g=99"], ["--condition-file", str(bad)]):
+        proc = subprocess.run(
+            [sys.executable, "-m", "tools.cli", "sim-check", *args],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert proc.returncode == 2
+        lines = proc.stderr.strip().splitlines()
+        assert len(lines) == 1 and "sim-check: error:" in lines[0]
+        assert ("payload_g" in lines[0]) or ("slope_deg" in lines[0])

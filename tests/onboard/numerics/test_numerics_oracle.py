@@ -1,0 +1,127 @@
+"""Oracle tests: the onboard kernels against onnxruntime (forward) and PyTorch (gradient)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import onnxruntime as ort
+import pytest
+import torch
+from onboard_fixtures import random_model_arrays, write_random_model
+
+from onboard import kernels
+from onboard.model import load_model
+from onboard.rollout import Rollout, fold_normalisation
+
+
+@pytest.mark.parametrize("hidden", [(32, 32), (64, 48, 40)])
+def test_numba_and_blas_forward_match_onnxruntime(tmp_path: Path, hidden: tuple[int, ...]) -> None:
+    """Numba and BLAS forwards equal onnxruntime's delta_norm on random batches (<= 1e-5)."""
+    path = write_random_model(tmp_path / "m.onnx", hidden=hidden, seed=3)
+    model = load_model(path)
+    sess = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    rng = np.random.default_rng(1)
+    for n in (1, 7, 256):
+        x = (model.input_mean + model.input_std * rng.standard_normal((n, 24))).astype(np.float32)
+        (ref,) = sess.run(["delta_norm"], {"x": x})
+        ours = model.predict_delta_norm(x)
+        assert np.max(np.abs(ours - ref)) <= 1e-5
+        xn = model.normalise_input(x)
+        bufs = [np.empty((n, w), np.float32) for w in hidden]
+        out = np.empty((n, 24), np.float32)
+        kernels.forward_blas(xn, [w.T for w in model.weights], model.biases, bufs, out)
+        assert np.max(np.abs(out - ref)) <= 1e-5
+
+
+def test_rollout_first_step_matches_onnxruntime_delta(tmp_path: Path) -> None:
+    """The folded-normalisation rollout's first predicted delta equals onnxruntime's delta."""
+    path = write_random_model(tmp_path / "m.onnx", hidden=(32, 32), seed=4)
+    model = load_model(path)
+    sess = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    rng = np.random.default_rng(2)
+    state = (rng.standard_normal(24)).astype(np.float32)
+    actions = rng.uniform(2, 9, (50, 2, 2)).astype(np.float32)
+    ro = Rollout(model, 50, 2)
+    states = ro.predict(*fold_normalisation(model, model.theta), state, actions)
+    x = np.concatenate([np.repeat(state[None, 2:], 50, 0), actions[:, 0]], axis=1)
+    (delta,) = sess.run(["delta"], {"x": x.astype(np.float32)})
+    assert np.max(np.abs((states[:, 1] - states[:, 0]) - delta)) <= 1e-5
+
+
+def _torch_step(
+    weights: list[np.ndarray],
+    biases: list[np.ndarray],
+    xn: np.ndarray,
+    tn: np.ndarray,
+    lr: float,
+) -> tuple[float, list[np.ndarray], list[np.ndarray]]:
+    """Loss, flat-order gradients and one SGD step with PyTorch autograd (float64)."""
+    ps = []
+    for w, b in zip(weights, biases):
+        ps.append(torch.tensor(w, dtype=torch.float64, requires_grad=True))
+        ps.append(torch.tensor(b, dtype=torch.float64, requires_grad=True))
+    h = torch.tensor(xn, dtype=torch.float64)
+    n_layers = len(weights)
+    for i in range(n_layers):
+        h = h @ ps[2 * i].T + ps[2 * i + 1]
+        if i < n_layers - 1:
+            h = torch.relu(h)
+    loss = torch.mean((h - torch.tensor(tn, dtype=torch.float64)) ** 2)
+    grads = torch.autograd.grad(loss, ps)
+    g = [gr.numpy() for gr in grads]
+    new = [(p.detach() - lr * gr).numpy() for p, gr in zip(ps, grads)]
+    return float(loss.detach()), g, new
+
+
+@pytest.mark.parametrize(("hidden", "n"), [((32, 32), 16), ((64, 48, 40), 5), ((500, 500), 23)])
+def test_numba_gradient_and_sgd_step_match_pytorch(hidden: tuple[int, ...], n: int) -> None:
+    """Numba loss, gradient and one-step update equal PyTorch autograd (<= 1e-4 relative)."""
+    weights, biases, _ = random_model_arrays(hidden, seed=5)
+    dims = kernels.layer_dims(weights)
+    theta = kernels.pack_params(weights, biases)
+    rng = np.random.default_rng(6)
+    xn = rng.standard_normal((n, 24)).astype(np.float32)
+    tn = rng.standard_normal((n, 24)).astype(np.float32)
+    lr = 0.05
+    n_acts, n_g = kernels.work_sizes(dims, n)
+    grad = np.empty_like(theta)
+    out = np.empty((n, 24), np.float32)
+    bufs = (np.empty(n_acts, np.float32), np.empty(n_g, np.float32), np.empty(n_g, np.float32))
+    loss = kernels.loss_and_grad_nb(theta, dims, xn, tn, grad, out, *bufs)
+    t_loss, t_grads, t_new = _torch_step(weights, biases, xn, tn, lr)
+    assert loss == pytest.approx(t_loss, rel=1e-5)
+    ref_grad = np.concatenate([g.ravel() for g in t_grads])
+    scale = np.max(np.abs(ref_grad))
+    assert np.max(np.abs(grad - ref_grad)) <= 1e-4 * scale
+    theta_out = np.empty_like(theta)
+    before, after = kernels.sgd_step_nb(theta, dims, xn, tn, lr, theta_out, grad, out, *bufs)
+    ref_new = np.concatenate([p.ravel() for p in t_new])
+    assert before == pytest.approx(t_loss, rel=1e-5)
+    assert np.max(np.abs(theta_out - ref_new)) <= 1e-4 * np.max(np.abs(ref_new))
+    # Per-parameter relative check where the step is not negligible.
+    step_ref = ref_new - theta.astype(np.float64)
+    step = theta_out.astype(np.float64) - theta.astype(np.float64)
+    big = np.abs(step_ref) > 1e-3 * np.max(np.abs(step_ref))
+    assert np.max(np.abs(step[big] - step_ref[big]) / np.abs(step_ref[big])) <= 1e-2
+    assert after < before
+
+
+def test_relu_gradient_is_zero_for_inactive_units() -> None:
+    """A hidden unit that is off for every row gets exactly zero weight and bias gradient."""
+    weights, biases, _ = random_model_arrays((16, 16), seed=7)
+    biases[0][3] = -1e3  # unit 3 of layer 0 is never active
+    dims = kernels.layer_dims(weights)
+    theta = kernels.pack_params(weights, biases)
+    rng = np.random.default_rng(8)
+    n = 9
+    xn = rng.standard_normal((n, 24)).astype(np.float32)
+    tn = rng.standard_normal((n, 24)).astype(np.float32)
+    n_acts, n_g = kernels.work_sizes(dims, n)
+    grad = np.empty_like(theta)
+    kernels.loss_and_grad_nb(
+        theta, dims, xn, tn, grad, np.empty((n, 24), np.float32),
+        np.empty(n_acts, np.float32), np.empty(n_g, np.float32), np.empty(n_g, np.float32),
+    )  # fmt: skip
+    gw, gb = kernels.param_views(grad, dims)
+    assert np.all(gw[0][3] == 0.0) and gb[0][3] == 0.0

@@ -1,0 +1,109 @@
+"""Task paths have the expected shapes; the cost is low on the path and grows off it."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from firmware_bridge.errors import ConfigError
+from onboard.tasks import TASKS, TaskConfig, make_task, path_points
+
+
+def _state(x: float, y: float, yaw: float) -> np.ndarray:
+    s = np.zeros(24)
+    s[0], s[1] = x, y
+    s[6] = s[8] = 1.0
+    s[10], s[11] = math.cos(yaw), math.sin(yaw)
+    return s
+
+
+def _heading(p: np.ndarray, i: int) -> float:
+    d = p[i + 1] - p[i]
+    return math.atan2(d[1], d[0])
+
+
+def test_every_task_starts_at_origin_along_x() -> None:
+    """Each path starts at the origin heading along +x (within the zigzag's first leg angle)."""
+    for name in TASKS:
+        p = path_points(name)
+        assert np.allclose(p[0], 0.0)
+        assert abs(_heading(p, 0)) < math.radians(30), name
+
+
+def test_path_shapes() -> None:
+    """left ends facing +y, right mirrors it, circle and figure8 close, zigzag alternates."""
+    left, right = path_points("left"), path_points("right")
+    assert left[-1, 1] > 1.0 and _heading(left, len(left) - 2) == pytest.approx(math.pi / 2)
+    assert np.allclose(right, left * [1, -1])
+    circle = path_points("circle")
+    assert np.allclose(circle[-1], 0.0, atol=1e-9) and circle[:, 1].min() > -1e-9
+    f8 = path_points("figure8")
+    assert np.allclose(f8[-1], 0.0, atol=1e-9)
+    assert f8[:, 1].max() > 1.9 and f8[:, 1].min() < -1.9
+    half = len(f8) // 2
+    assert f8[: half - 5, 1].min() > -1e-6 and f8[half + 5 :, 1].max() < 1e-6
+    zz = path_points("zigzag")
+    assert zz[:, 0].max() == pytest.approx(6.0)
+    for i in range(7):  # corners alternate between y = 0 and y = 0.5 (left of the start line)
+        assert zz[np.argmin(np.abs(zz[:, 0] - i)), 1] == pytest.approx(0.5 * (i % 2), abs=0.01)
+    straight = path_points("straight")
+    assert np.allclose(straight[:, 1], 0.0) and straight[-1, 0] == pytest.approx(5.0)
+
+
+def test_task_is_placed_in_the_start_frame() -> None:
+    """A left turn started at (1, 2) facing +y turns towards -x in the world."""
+    task = make_task("left", _state(1.0, 2.0, math.pi / 2))
+    assert np.allclose(task.points[0], [1.0, 2.0])
+    assert task.points[-1, 0] < 0.0
+
+
+def test_cost_is_zeroish_on_path_and_grows_off_it() -> None:
+    """On the path the distance and heading terms vanish; the cost grows with lateral offset."""
+    task = make_task("straight", _state(0.0, 0.0, 0.0), TaskConfig(w_progress=0.0))
+    h = 5
+    offsets = np.array([0.0, 0.05, 0.2, 0.5])
+    ps = np.zeros((len(offsets), h + 1, 24), np.float32)
+    ps[:] = _state(0.0, 0.0, 0.0)
+    for k in range(1, h + 1):
+        ps[:, k, 0] = 0.05 * k
+        ps[:, k, 1] = offsets
+    c = task.cost(ps)
+    assert c[0] == pytest.approx(0.0, abs=1e-5)
+    assert np.all(np.diff(c) > 0)
+    assert c[2] == pytest.approx(40 * 0.2 * h, rel=1e-4)
+
+
+def test_forward_progress_is_rewarded_and_heading_error_penalised() -> None:
+    """Forward costs less than standing or backing up; a wrong heading costs more."""
+    task = make_task("straight", _state(0.0, 0.0, 0.0))
+    ps = np.zeros((4, 3, 24), np.float32)
+    ps[:] = _state(0.5, 0.0, 0.0)
+    task.track(ps[0, 0])
+    ps[0, 1:, 0] = [0.6, 0.7]  # forward
+    ps[2, 1:, 0] = [0.4, 0.3]  # backward
+    ps[3, 1:, 0] = [0.6, 0.7]  # forward but facing sideways
+    ps[3, 1:, 10], ps[3, 1:, 11] = 0.0, 1.0
+    c = task.cost(ps)
+    assert c[0] < c[1] < c[2] and c[3] == pytest.approx(c[0] + 2 * 5 * math.pi / 2, rel=1e-5)
+
+
+def test_figure8_crossing_keeps_progress_in_order() -> None:
+    """At the figure-8 crossing the tracked progress continues instead of jumping back."""
+    task = make_task("figure8", _state(0.0, 0.0, 0.0))
+    total = 0.0
+    for p in task.points[::3]:
+        # Heading along the path does not matter for progress; pass position only.
+        pt = task.track(_state(float(p[0]), float(p[1]), 0.0))
+        assert pt.progress_m >= total - 1e-9
+        total = pt.progress_m
+    m = task.metrics()
+    assert m.progress_fraction > 0.98 and m.mean_distance_m < 1e-6
+
+
+def test_bad_task_name_lists_valid_tasks() -> None:
+    """An unknown task is a ConfigError naming every valid task."""
+    with pytest.raises(ConfigError) as info:
+        make_task("spiral", _state(0, 0, 0))
+    assert all(t in str(info.value) for t in TASKS)

@@ -1,0 +1,75 @@
+"""Helpers for the command-line tests: a `roach sim` subprocess, `roach` runs, model files."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(REPO / "tests" / "onboard"))  # for onboard_fixtures
+
+from onboard_fixtures import write_random_model  # noqa: E402
+
+SHIPPED_GRBAL = REPO / "models" / "grbal.onnx"
+ENV = {**os.environ, "PYTHONUNBUFFERED": "1"}
+
+
+def roach_cmd(*args: str) -> list[str]:
+    return [sys.executable, "-m", "tools.cli", *args]
+
+
+def run_roach(*args: str, timeout: float = 120.0) -> subprocess.CompletedProcess[str]:
+    """Runs `roach ARGS` to completion from the repository root."""
+    return subprocess.run(
+        roach_cmd(*args), cwd=REPO, capture_output=True, text=True, timeout=timeout, env=ENV
+    )
+
+
+@contextlib.contextmanager
+def fake_robot(*args: str) -> Iterator[tuple[subprocess.Popen[str], str]]:
+    """`roach sim ARGS` running for the duration; yields the process and its pty path."""
+    proc = subprocess.Popen(
+        roach_cmd("sim", *args),
+        cwd=REPO,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=ENV,
+    )
+    try:
+        assert proc.stdout is not None
+        path = proc.stdout.readline().strip()
+        assert path, f"roach sim printed no pty path: {proc.stderr.read() if proc.stderr else ''}"
+        yield proc, path
+    finally:
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+        try:
+            proc.communicate(timeout=15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.communicate()
+
+
+@pytest.fixture(scope="session")
+def random_model_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A valid random model (hidden 32x32) following docs/model-format.md."""
+    return write_random_model(tmp_path_factory.mktemp("models") / "random.onnx")
+
+
+def controller_models() -> list[str]:
+    """The models the end-to-end runs use: the random fixture, plus the shipped GrBAL model
+    once it exists."""
+    return ["random"] + (["shipped-grbal"] if SHIPPED_GRBAL.is_file() else [])
+
+
+@pytest.fixture(params=controller_models())
+def controller_model(request: pytest.FixtureRequest, random_model_file: Path) -> Path:
+    return random_model_file if request.param == "random" else SHIPPED_GRBAL

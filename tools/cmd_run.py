@@ -1,0 +1,216 @@
+"""``roach run``: the onboard controller on a robot (or the fake behind its pty).
+
+Everything that can be wrong with the inputs (config, model file, port) is checked
+before the robot moves; each is one line and exit code 2. A link lost during the run
+is exit code 1. SIGINT/SIGTERM stop the motors, close the log and exit within one
+control period (exit code 128 + signal number). See docs/controller.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import sys
+import time
+from pathlib import Path
+from types import FrameType
+from typing import Any
+
+import numpy as np
+
+from firmware_bridge.errors import ConfigError, LinkError
+from firmware_bridge.robot import Robot
+from onboard.adaptation import MODES, Adapter
+from onboard.blas import set_blas_threads
+from onboard.config import ControllerConfig, describe, load_config, with_overrides
+from onboard.logging_mcap import LOG_FORMAT_VERSION, TOPIC_RUN, TickLogWriter
+from onboard.loop import Controller, LoopResult, Objective
+from onboard.model import DynamicsModel, load_model
+from onboard.planner import make_planner
+from onboard.tasks import TASKS
+
+HELP = "the onboard controller: adapt, plan and drive the robot"
+
+
+class PortNotFoundError(LinkError):
+    """The serial port named on the command line or in the config cannot be opened."""
+
+    exit_code = 2
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--port", help="serial device or the path `roach sim` prints")
+    parser.add_argument("--model", required=True, help="model file, e.g. models/grbal.onnx")
+    parser.add_argument("--config", help="TOML config (default: built-in defaults)")
+    parser.add_argument("--task", help=f"path to follow: {', '.join(TASKS)}")
+    parser.add_argument("--steps", type=int, help="control ticks (default 110)")
+    parser.add_argument("--mode", help=f"adaptation: {', '.join(MODES)}")
+    parser.add_argument("--log", help="MCAP log path (default runs/run-<time>.mcap)")
+    parser.add_argument(
+        "--lockstep",
+        action="store_true",
+        help="for `roach sim --clock lockstep`: tick on each new sample, not the wall clock",
+    )
+
+
+def run(args: argparse.Namespace) -> int:
+    cfg = with_overrides(
+        load_config(args.config),
+        loop__steps=args.steps,
+        task__name=args.task,
+        adaptation__mode=args.mode,
+        link__port=args.port,
+    )
+    model = load_model(
+        args.model,
+        action_low=(cfg.loop.action_low_rev_s,) * 2,
+        action_high=(cfg.loop.action_high_rev_s,) * 2,
+        control_period_s=1.0 / cfg.loop.rate_hz,
+    )
+    adapter = Adapter(
+        model, cfg.adaptation.mode, M=cfg.adaptation.M, inner_lr=cfg.adaptation.inner_lr
+    )
+    objective = Objective(model, cfg.planner, cfg.task_name, cfg.task)
+    set_blas_threads(cfg.loop.blas_threads)
+    warm_up(model, adapter, objective, cfg)
+    robot = open_robot(cfg)
+    log_path = Path(args.log or time.strftime("runs/run-%Y%m%d-%H%M%S.mcap"))
+    try:
+        log = TickLogWriter(log_path, sync_every_s=cfg.loop.log_sync_s)
+    except OSError as exc:
+        robot.close()
+        raise ConfigError(f"cannot write the log {log_path}: {exc.strerror or exc}") from None
+    ctl = Controller(
+        robot,
+        adapter,
+        make_planner(cfg.planner),
+        objective,
+        cfg.loop,
+        np.full(2, cfg.loop.action_low_rev_s),
+        np.full(2, cfg.loop.action_high_rev_s),
+        log=log,
+        lockstep=args.lockstep,
+    )
+    signals: dict[str, int] = {}
+
+    def on_signal(signum: int, _frame: FrameType | None) -> None:
+        signals.setdefault("signum", signum)
+        ctl.request_stop(signal.Signals(signum).name)
+
+    old = {s: signal.signal(s, on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
+    result: LoopResult | None = None
+    try:
+        hello = ctl.start(cfg.link.hello_timeout_s, cfg.link.telemetry_rate_hz)
+        log.write(TOPIC_RUN, run_record(cfg, model, hello, ctl, args.lockstep))
+        result = ctl.run(cfg.loop.steps)
+    finally:
+        ctl.shutdown()
+        robot.close()
+        log.close(None if result is None else result.as_dict())
+        for s, h in old.items():
+            signal.signal(s, h)
+    print(report(result, cfg, args.lockstep, log_path))
+    return 128 + signals["signum"] if signals else 0
+
+
+def open_robot(cfg: ControllerConfig) -> Robot:
+    """Opens the serial link; a missing or unopenable port is exit code 2."""
+    from firmware_bridge.serial_robot import SerialRobot
+
+    port = cfg.link.port
+    if not port:
+        raise ConfigError("no serial port: give --port DEVICE or set [link] port in the config")
+    if "://" not in port and not Path(port).exists():
+        raise PortNotFoundError(f"serial port {port!r} does not exist")
+    try:
+        return SerialRobot(port, baudrate=cfg.link.baud)
+    except LinkError as exc:
+        raise PortNotFoundError(str(exc)) from None
+
+
+def warm_up(
+    model: DynamicsModel, adapter: Adapter, objective: Objective, cfg: ControllerConfig
+) -> None:
+    """Compiles the Numba kernels and touches the rollout buffers before the robot moves,
+    so the first tick costs what every tick costs. Uses a spare adapter and planner and
+    leaves the objective as it was."""
+    rng = np.random.default_rng(0)
+    m = adapter.M
+    states = np.zeros((m + 1, 24))
+    states[:, 2:] = model.input_mean[:22] + 1e-3 * rng.standard_normal((m + 1, 22))
+    states[:, 10], states[:, 11] = 1.0, 0.0  # cos, sin of yaw: a valid heading
+    actions = np.full((m, 2), 0.5 * (cfg.loop.action_low_rev_s + cfg.loop.action_high_rev_s))
+    spare = Adapter(model, adapter.mode, M=m, inner_lr=adapter.inner_lr)
+    spare.adapt(states, actions)
+    planner = make_planner(cfg.planner)
+    low, high = np.full(2, cfg.loop.action_low_rev_s), np.full(2, cfg.loop.action_high_rev_s)
+    for _ in range(2):
+        planner.plan(objective.rollout_cost(states[-1], spare.params), actions[0], low, high)
+    objective.task = None
+
+
+def run_record(
+    cfg: ControllerConfig, model: DynamicsModel, hello: dict, ctl: Controller, lockstep: bool
+) -> dict[str, Any]:
+    """The log's /roach/run message (docs/log-format.md)."""
+    m = model.meta
+    return {
+        "log_format_version": LOG_FORMAT_VERSION,
+        "config": describe(cfg),
+        "model": {
+            "path": str(model.path),
+            "algorithm": m.algorithm,
+            "hidden": list(m.hidden),
+            "M": m.M,
+            "inner_lr": m.inner_lr,
+            "code_version": m.code_version,
+            "seed": m.seed,
+        },
+        "adaptation": {
+            "mode": ctl.adapter.mode,
+            "M": ctl.adapter.M,
+            "inner_lr": ctl.adapter.inner_lr,
+        },
+        "hello": hello,
+        "lockstep": lockstep,
+        "nominal_action": ctl.nominal,
+    }
+
+
+def report(result: LoopResult | None, cfg: ControllerConfig, lockstep: bool, log_path: Path) -> str:
+    """The end-of-run summary printed on stdout."""
+    if result is None:
+        return f"roach run: no ticks ran; log {log_path}"
+    t = result.timing_summary()
+    lines = [
+        f"roach run: {result.ticks} ticks, task {cfg.task_name}, mode {cfg.adaptation.mode}, "
+        f"{'lockstep' if lockstep else 'realtime'} clock"
+        + (f", stopped by {result.stopped_by}" if result.stopped_by else ""),
+    ]
+    if "step_p50_ms" in t:
+        lines.append(
+            f"step time (adapt + plan), {len(result.step_times_s)} ticks: "
+            f"p50 {t['step_p50_ms']:.2f} ms  p99 {t['step_p99_ms']:.2f} ms  "
+            f"max {t['step_max_ms']:.2f} ms"
+        )
+    if "tick_p50_ms" in t:
+        lines.append(
+            f"whole tick: p50 {t['tick_p50_ms']:.2f} ms  p99 {t['tick_p99_ms']:.2f} ms  "
+            f"max {t['tick_max_ms']:.2f} ms  (period {1e3 / cfg.loop.rate_hz:.0f} ms)"
+        )
+    events = ", ".join(f"{k} {v}" for k, v in sorted(result.events.items())) or "none"
+    lines.append(f"overruns: {result.overruns}   events: {events}")
+    tr = result.tracking
+    if tr.get("n"):
+        lines.append(
+            f"tracking ({tr['n']} states): mean distance {tr['mean_distance_m']:.3f} m, "
+            f"max {tr['max_distance_m']:.3f} m, progress {tr['progress_m']:.2f} m "
+            f"({100 * tr['progress_fraction']:.0f} % of the path), "
+            f"mean heading error {tr['mean_heading_error_rad']:.3f} rad"
+        )
+    lines.append(f"log: {log_path}")
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit("use: roach run ...")

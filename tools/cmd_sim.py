@@ -1,0 +1,80 @@
+"""``roach sim``: the software-in-the-loop fake robot behind a pseudo-terminal.
+
+Prints the pseudo-terminal's path as the first line on stdout; point ``roach run
+--port`` (or any pyserial program) at it. On SIGINT or SIGTERM it exits cleanly and
+prints one line ``stats {json}`` with the injected faults and the board's counters.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import sys
+from types import FrameType
+
+from firmware_bridge.errors import ConfigError
+from firmware_bridge.fake.faults import parse_faults
+
+HELP = "software-in-the-loop fake robot behind a pseudo-terminal"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--clock",
+        choices=("realtime", "lockstep"),
+        default="realtime",
+        help="realtime: simulation follows the wall clock; lockstep: each set-leg-velocity "
+        "command advances 0.1 s and is answered by telemetry + pose (docs/protocol.md)",
+    )
+    parser.add_argument("--link", metavar="PATH", help="also make a symlink to the pty here")
+    parser.add_argument(
+        "--condition", default="", help="simulator condition string, e.g. 'terrain=turf'"
+    )
+    parser.add_argument("--condition-file", metavar="TOML", help="condition from a file")
+    parser.add_argument("--seed", type=int, default=0, help="simulation and fault seed")
+    parser.add_argument(
+        "--faults",
+        default="",
+        help="e.g. 'corrupt=0.01,drop=0.05,delay_ms=30,jitter_ms=20,disconnect_at=5:1'",
+    )
+
+
+def run(args: argparse.Namespace) -> int:
+    faults = parse_faults(args.faults)  # before the slow simulator import: fail fast
+    if args.condition and args.condition_file:
+        raise ConfigError("give --condition or --condition-file, not both")
+    if args.link and os.path.lexists(args.link) and not os.path.islink(args.link):
+        raise ConfigError(f"--link {args.link!r} exists and is not a symlink; not replacing it")
+    from firmware_bridge.fake.firmware import FakeFirmware
+    from firmware_bridge.fake.server import PtyServer
+    from firmware_bridge.sim.conditions import load_condition_file, parse_condition
+    from firmware_bridge.sim.robot import SimRobot
+
+    condition = (
+        load_condition_file(args.condition_file)
+        if args.condition_file
+        else parse_condition(args.condition)
+    )
+    sim = SimRobot(condition, seed=args.seed)
+    firmware = FakeFirmware(sim, lockstep=args.clock == "lockstep")
+    server = PtyServer(firmware, faults=faults, link=args.link, seed=args.seed)
+
+    def _stop(_signum: int, _frame: FrameType | None) -> None:
+        server.stop()
+
+    previous = {s: signal.signal(s, _stop) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        server.run()
+    finally:
+        for s, handler in previous.items():
+            signal.signal(s, handler)
+        print("stats " + json.dumps(server.stats()), flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    from tools.cli import main
+
+    sys.exit(main(["sim", *sys.argv[1:]]))

@@ -1,0 +1,92 @@
+"""``roach train``: train an MB or GrBAL dynamics model into a run folder."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+HELP = "train an MB or GrBAL dynamics model"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    from offboard_training.config import TrainConfig
+
+    d = TrainConfig()
+    parser.add_argument("--algo", required=True, help="mb or grbal")
+    parser.add_argument(
+        "--data", required=True, nargs="+", type=Path, help="dataset folder(s), pooled"
+    )
+    parser.add_argument("--out", required=True, type=Path, help="run folder to write")
+    parser.add_argument("--hidden", default="256,256", help="hidden widths, e.g. 256,256")
+    parser.add_argument("--M", type=int, default=d.M, help="past window (adaptation)")
+    parser.add_argument("--K", type=int, default=d.K, help="future window (meta-loss)")
+    parser.add_argument("--inner-lr", type=float, default=d.inner_lr, help="adaptation step")
+    parser.add_argument("--lr", type=float, default=d.outer_lr, help="Adam learning rate")
+    parser.add_argument("--meta-batch", type=int, default=d.meta_batch, help="windows per step")
+    parser.add_argument("--batch-size", type=int, default=d.batch_size, help="MB batch")
+    parser.add_argument("--weight-decay", type=float, default=d.weight_decay, help="L2")
+    parser.add_argument("--grad-clip", type=float, default=d.grad_clip, help="grad-norm clip")
+    parser.add_argument("--epochs", type=int, default=d.epochs, help="most epochs")
+    parser.add_argument("--steps-per-epoch", type=int, default=d.steps_per_epoch)
+    parser.add_argument("--patience", type=int, default=d.patience, help="early stopping")
+    parser.add_argument("--max-minutes", type=float, default=d.max_minutes, help="0 = no cap")
+    parser.add_argument("--val-fraction", type=float, default=d.val_fraction)
+    parser.add_argument("--seed", type=int, default=d.seed)
+    parser.add_argument("--threads", type=int, default=d.threads, help="torch threads")
+    parser.add_argument(
+        "--aggregate",
+        type=int,
+        default=0,
+        help="on-policy iterations after the first fit: MPC-collect with the model, add, retrain",
+    )
+    parser.add_argument("--aggregate-episodes", type=int, default=20, help="episodes per iteration")
+    parser.add_argument("--workers", type=int, default=2, help="collection workers (aggregate)")
+    parser.add_argument("--no-progress", action="store_true")
+
+
+def config_from_args(args: argparse.Namespace):
+    from offboard_training.config import TrainConfig, parse_hidden
+
+    return TrainConfig(
+        algo=args.algo,
+        hidden=parse_hidden(args.hidden),
+        M=args.M,
+        K=args.K,
+        inner_lr=args.inner_lr,
+        outer_lr=args.lr,
+        meta_batch=args.meta_batch,
+        batch_size=args.batch_size,
+        weight_decay=args.weight_decay,
+        grad_clip=args.grad_clip,
+        epochs=args.epochs,
+        steps_per_epoch=args.steps_per_epoch,
+        patience=args.patience,
+        max_minutes=args.max_minutes,
+        val_fraction=args.val_fraction,
+        seed=args.seed,
+        threads=args.threads,
+    )
+
+
+def run(args: argparse.Namespace) -> int:
+    from firmware_bridge.errors import ConfigError
+    from offboard_training.pipeline import train_with_aggregation
+
+    config = config_from_args(args)
+    if args.aggregate < 0 or args.aggregate_episodes < 1:
+        raise ConfigError("--aggregate must be >= 0 and --aggregate-episodes >= 1")
+    result = train_with_aggregation(
+        config,
+        list(args.data),
+        args.out,
+        iterations=args.aggregate,
+        episodes_per_iteration=args.aggregate_episodes,
+        workers=args.workers,
+        progress=not args.no_progress,
+    )
+    print(
+        f"{config.algo}: best validation {result.best_val:.4f} at epoch {result.best_epoch} "
+        f"({result.epochs_run} epochs, stopped by {result.stopped_by}, {result.wall_s:.0f} s); "
+        f"run folder {result.run_dir}"
+    )
+    return 0
