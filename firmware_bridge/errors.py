@@ -2,7 +2,7 @@
 
 Every user-facing failure is a ``RoachError`` subclass whose message is one line that
 says what was wrong, where, and what would be valid. The ``roach`` command line turns
-these into ``roach: error: <message>`` on stderr and exit code 2 (1 for runtime faults).
+these into ``roach <command>: error: <message>`` on stderr and exit code 2.
 """
 
 from __future__ import annotations
@@ -28,8 +28,6 @@ class DatasetError(RoachError):
 
 class LinkError(RoachError):
     """A serial link that cannot be opened, or was lost and not recovered."""
-
-    exit_code = 1
 
 
 class ProtocolError(RoachError):

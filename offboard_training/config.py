@@ -67,6 +67,9 @@ class TrainConfig:
     it varies by millimetres; the floor keeps it from dominating the input there."""
     delta_std_floor: float = 1e-4
     """Smallest target std (state units)."""
+    init_from: str = ""
+    """Run folder whose weights start this run (same hidden sizes and data split), e.g. GrBAL
+    meta-training started from the MB fit; empty = fresh random initialisation."""
     seed: int = 0
     threads: int = 1
     """Torch intra-op threads; 1 keeps results bit-identical across machines."""

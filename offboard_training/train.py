@@ -85,6 +85,8 @@ def train(
 
     # ---- model, optimiser, the loss of one outer step
     model = DynamicsModel(config.hidden, norm)
+    if config.init_from:
+        _init_from(model, norm, config, Path(config.init_from))
     params = model.layer_params()
     opt = torch.optim.Adam(model.parameters(), lr=config.outer_lr, weight_decay=config.weight_decay)
     rng = np.random.default_rng(config.seed)
@@ -163,6 +165,24 @@ def train(
     save_run(run_dir, model, norm, config, data_summary, summary)
     plot_losses(history, run_dir / "loss.png", config.algo)
     return TrainResult(run_dir, best_epoch, best_val, len(history), wall, stopped_by)
+
+
+def _init_from(model: DynamicsModel, norm: Normalizer, config: TrainConfig, run_dir: Path) -> None:
+    """Copies the layer weights of another run; its hidden sizes and normaliser must match."""
+    start = load_run(run_dir)
+    if start.config.hidden != config.hidden:
+        raise ConfigError(
+            f"--init-from {run_dir}: hidden {start.config.hidden} differs from {config.hidden}"
+        )
+    same = all(
+        np.allclose(a, b, rtol=1e-6, atol=1e-9)
+        for a, b in zip(start.norm.as_dict().values(), norm.as_dict().values())
+    )
+    if not same:
+        raise ConfigError(
+            f"--init-from {run_dir}: its normalisation differs (other data, seed or split)"
+        )
+    model.layers.load_state_dict(start.model.layers.state_dict())
 
 
 def save_run(

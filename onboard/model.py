@@ -250,9 +250,12 @@ def _assemble(
     path: str,
 ) -> DynamicsModel:
     theta = kernels.pack_params(weights, biases)
-    theta.setflags(write=False)
+    theta.setflags(write=False)  # the meta-learned parameters: every consumer copies
     dims = kernels.layer_dims(weights)
     w_views, b_views = kernels.param_views(theta, dims)
+    norm = {k: np.ascontiguousarray(v, np.float32).copy() for k, v in norm.items()}
+    for v in norm.values():
+        v.setflags(write=False)
     return DynamicsModel(
         meta=meta,
         weights=w_views,

@@ -10,7 +10,8 @@ Cost of a predicted trajectory, summed over the predicted steps k = 1..H:
   + w_heading  * |heading error to the path tangent|               [rad]
 with ROBOT.md's weights 40 / 10 / 5 by default. Backward progress is signed: moving
 forward along the path makes the term negative (a reward), so standing still on the
-path is not optimal. Positions are projected onto the part of the path within a window
+path is not optimal. The path runs on past its end as a ray along its final direction.
+Positions are projected onto the part of the path within a window
 around the robot's current progress, so a path that crosses itself (figure-8) or comes
 back near its start (circle) is followed in order.
 """
@@ -146,7 +147,8 @@ class Task:
         lo = np.searchsorted(self.seg_s0, self.progress_m - self.cfg.window_back_m, "right") - 1
         hi = np.searchsorted(self.seg_s0, self.progress_m + self.cfg.window_ahead_m, "left")
         n_seg = self._seg.shape[0]
-        return max(int(lo), 0), min(max(int(hi), int(lo) + 1), n_seg)
+        lo = min(max(int(lo), 0), n_seg - 1)  # past the end: the run-out ray (last segment)
+        return lo, min(max(int(hi), lo + 1), n_seg)
 
     def _project_now(self, state: np.ndarray) -> TrackPoint:
         i_lo, i_hi = self._window()
@@ -192,7 +194,7 @@ class Task:
             mean_distance_m=float(d.mean()),
             max_distance_m=float(d.max()),
             progress_m=t[-1].progress_m,
-            progress_fraction=t[-1].progress_m / self.length_m,
+            progress_fraction=min(t[-1].progress_m / self.length_m, 1.0),
             mean_heading_error_rad=float(np.mean([p.heading_error_rad for p in t])),
         )
 
@@ -245,7 +247,10 @@ def _nearest(px, py, seg, seg_s0, i_lo, i_hi):  # pragma: no cover - compiled
         t = 0.0
         if ln > 0.0:
             t = ((px - seg[i, 0]) * seg[i, 2] + (py - seg[i, 1]) * seg[i, 3]) / (ln * ln)
-            t = min(max(t, 0.0), 1.0)
+            # The last segment runs on as a ray along the final direction, so a robot
+            # that reaches the end of the path keeps going straight instead of being
+            # pulled back to the end point.
+            t = max(t, 0.0) if i == seg.shape[0] - 1 else min(max(t, 0.0), 1.0)
         qx = seg[i, 0] + t * seg[i, 2] - px
         qy = seg[i, 1] + t * seg[i, 3] - py
         d2 = qx * qx + qy * qy

@@ -24,6 +24,7 @@ import argparse
 import itertools
 import time
 from collections.abc import Callable
+from pathlib import Path
 
 import numpy as np
 
@@ -86,7 +87,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         type=int,
         choices=(0, 1),
         default=0,
-        help="--quality: 1 = step 0 is the command in flight (published), 0 = free",
+        help="1 = step 0 is the command in flight (published), 0 = free (controller default)",
     )
 
 
@@ -114,9 +115,10 @@ def run_benchmark(args: argparse.Namespace) -> int:
         models.append(("x".join(map(str, hidden)), _random_model(hidden)))
     if opts.model:
         m = load_model(opts.model)
-        models.append((f"{opts.model} ({'x'.join(map(str, m.meta.hidden))})", m))
+        models.append((Path(opts.model).stem[:14], m))
     print(
         f"onboard bench: H={opts.horizon}, M={opts.window}, planner={opts.planner}, "
+        f"fix_first_action={bool(opts.fix_first_action)}, "
         f"repeats={opts.repeats}, rollout workers={opts.workers}, "
         f"BLAS default threads={default_threads}"
     )
@@ -186,7 +188,14 @@ def _bench_one(model: DynamicsModel, n: int, opts: argparse.Namespace) -> dict[s
     adapter = Adapter(model, "grbal", M=opts.window)
     t_adapt = _times_ms(lambda: adapter.adapt(states, actions), opts.repeats)
 
-    cfg = PlannerConfig(kind=opts.planner, n_candidates=n, horizon=h)
+    fix = bool(opts.fix_first_action)
+    cfg = PlannerConfig(
+        kind=opts.planner,
+        n_candidates=n,
+        horizon=h,
+        cem_elites=min(50, n),
+        fix_first_action=fix,
+    )
     planner = make_planner(cfg)
     rollout = Rollout(model, n, h, workers=opts.workers)
     task = make_task("straight", state)
@@ -199,12 +208,13 @@ def _bench_one(model: DynamicsModel, n: int, opts: argparse.Namespace) -> dict[s
     t_plan = _times_ms(plan, opts.repeats)
 
     cand = rng.uniform(2.0, 9.0, (n, h, 2)).astype(np.float32)
-    cand[:, 0] = in_flight
+    if fix:
+        cand[:, 0] = in_flight
     cost = rollout.bind(adapter.params, state, lambda ps: ps[:, -1, 0])
     t_pred = _times_ms(lambda: cost(cand), opts.repeats)
     dims = [int(d) for d in model.dims]
     macs_row = 26 * dims[1] + sum(dims[i] * dims[i + 1] for i in range(1, len(dims) - 1))
-    pred_flops = 2.0 * n * (h - 1) * macs_row
+    pred_flops = 2.0 * n * (h - 1 if fix else h) * macs_row
     pred_gflops = pred_flops / (np.min(t_pred) * 1e-3) / 1e9
 
     width = max(dims[1:-1]) if len(dims) > 2 else dims[0]

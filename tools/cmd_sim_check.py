@@ -13,12 +13,17 @@ from __future__ import annotations
 import argparse
 import math
 import time
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from firmware_bridge.errors import ConfigError
+from firmware_bridge.records import ENCODER_COUNTS_PER_REV
 from firmware_bridge.sim.conditions import Condition, load_condition_file, parse_condition
 from firmware_bridge.state import ACTION_HIGH_REV_S, ACTION_LOW_REV_S, CONTROL_PERIOD_S
+
+if TYPE_CHECKING:
+    from firmware_bridge.sim.robot import SimRobot
 
 HELP = "simulate open-loop commands and report what happened"
 
@@ -52,7 +57,8 @@ def run(args: argparse.Namespace) -> int:
     condition = condition_from_args(args)
     if not 0.0 < args.seconds <= 3600.0:
         raise ConfigError(f"--seconds {args.seconds:g} is out of range; valid: 0..3600")
-    from firmware_bridge.sim.robot import SimRobot  # mujoco loads only once the input is valid
+    from firmware_bridge.sim.robot import SimRobot  # mujoco loads once the input is valid
+    from firmware_bridge.sim.sensors import wrap_pi
 
     robot = SimRobot(condition, seed=args.seed)
     if args.bench:
@@ -75,23 +81,24 @@ def run(args: argparse.Namespace) -> int:
         cpu += time.thread_time() - cpu0
         remaining -= dt
         yaw = robot.true_pose().yaw
-        turned += _unwrap(yaw - last_yaw)
+        turned += wrap_pi(yaw - last_yaw)
         last_yaw = yaw
     end = robot.true_pose()
     tel = robot.telemetry()
     heading = np.array([math.cos(start.yaw), math.sin(start.yaw)])
     delta = np.array([end.x - start.x, end.y - start.y])
     forward = float(delta @ heading)
-    lateral = float(np.cross(heading, delta))
+    lateral = float(heading[0] * delta[1] - heading[1] * delta[0])
     dyaw = math.degrees(turned)
-    rev = 1 << 16
+    rev = ENCODER_COUNTS_PER_REV
     print(f"condition: {str(condition) or '(nominal carpet)'}   seed {args.seed}")
     print(f"command:   {what} for {robot.time_s:.2f} s")
     print(f"displacement: forward {forward:+.3f} m, left {lateral:+.3f} m "
           f"(mean speed {math.hypot(*delta) / robot.time_s:.3f} m/s)")  # fmt: skip
     print(f"yaw change:   {dyaw:+.1f} deg (positive = turned left)")
+    roll, pitch = math.degrees(end.roll), math.degrees(end.pitch)
     print(f"final pose:   x {end.x:+.3f} y {end.y:+.3f} z {end.z:.4f} m, "
-          f"roll {math.degrees(end.roll):+.1f} pitch {math.degrees(end.pitch):+.1f} deg")  # fmt: skip
+          f"roll {roll:+.1f} pitch {pitch:+.1f} deg")  # fmt: skip
     print(f"legs:         left {(tel.left_pos - tel0.left_pos) / rev / robot.time_s:.2f} rev/s, "
           f"right {(tel.right_pos - tel0.right_pos) / rev / robot.time_s:.2f} rev/s (mean); "
           f"duty {tel.left_duty}/{tel.right_duty}")  # fmt: skip
@@ -101,11 +108,8 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _bench(robot: object, sim_seconds: float = 11.0, repeats: int = 5) -> int:
+def _bench(robot: SimRobot, sim_seconds: float = 11.0, repeats: int = 5) -> int:
     """Random 10 Hz setpoints, an episode's length per repeat; best and median CPU time."""
-    from firmware_bridge.sim.robot import SimRobot
-
-    assert isinstance(robot, SimRobot)
     rng = np.random.default_rng(0)
     steps = round(sim_seconds / CONTROL_PERIOD_S)
     costs = []
@@ -126,7 +130,3 @@ def _bench(robot: object, sim_seconds: float = 11.0, repeats: int = 5) -> int:
     print(f"real-time factor: best {CONTROL_PERIOD_S / best:.0f}, "
           f"median {CONTROL_PERIOD_S / median:.0f}")  # fmt: skip
     return 0
-
-
-def _unwrap(angle: float) -> float:
-    return (angle + math.pi) % (2.0 * math.pi) - math.pi

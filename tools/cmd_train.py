@@ -31,6 +31,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--patience", type=int, default=d.patience, help="early stopping")
     parser.add_argument("--max-minutes", type=float, default=d.max_minutes, help="0 = no cap")
     parser.add_argument("--val-fraction", type=float, default=d.val_fraction)
+    parser.add_argument(
+        "--init-from", default="", help="start from this run folder's weights (e.g. the MB run)"
+    )
     parser.add_argument("--seed", type=int, default=d.seed)
     parser.add_argument("--threads", type=int, default=d.threads, help="torch threads")
     parser.add_argument(
@@ -63,6 +66,7 @@ def config_from_args(args: argparse.Namespace):
         patience=args.patience,
         max_minutes=args.max_minutes,
         val_fraction=args.val_fraction,
+        init_from=str(args.init_from),
         seed=args.seed,
         threads=args.threads,
     )

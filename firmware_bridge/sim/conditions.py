@@ -15,6 +15,7 @@ import math
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -64,22 +65,26 @@ class KeySpec:
         return f"{self.lo:g}..{self.hi:g}" + (f" {self.unit}" if self.unit else "")
 
 
+def _num(lo: float, hi: float, unit: str, doc: str) -> KeySpec:
+    return KeySpec(doc, "float", lo, hi, unit)
+
+
 CONDITION_KEYS: dict[str, KeySpec] = {
-    "terrain": KeySpec("ground preset (training: carpet, styrofoam, turf; unseen: gravel, ice)", "terrain"),
-    "friction": KeySpec("sliding friction coefficient (overrides the terrain's)", "float", 0.02, 2.0),
-    "softness": KeySpec("contact softness, 0 rigid .. 1 very soft (overrides the terrain's)", "float", 0.0, 1.0),
-    "roughness_mm": KeySpec("height-field bump height (overrides the terrain's)", "float", 0.0, 10.0, "mm"),
-    "slope_deg": KeySpec("ground tilt along the start heading; negative is downhill", "float", -20.0, 20.0, "deg"),
-    "payload_g": KeySpec("mass carried on the body", "float", 0.0, 40.0, "g"),
-    "payload_x_mm": KeySpec("payload offset forward of the body centre", "float", -50.0, 50.0, "mm"),
-    "payload_y_mm": KeySpec("payload offset to the left of the body centre", "float", -25.0, 25.0, "mm"),
-    "tow_g": KeySpec("mass of a sled dragged behind on a tether", "float", 0.0, 200.0, "g"),
+    "terrain": KeySpec("ground preset (carpet, styrofoam, turf are the training ones)", "terrain"),
+    "friction": _num(0.02, 2.0, "", "sliding friction coefficient (overrides terrain)"),
+    "softness": _num(0.0, 1.0, "", "contact softness, 0 rigid .. 1 very soft (overrides terrain)"),
+    "roughness_mm": _num(0.0, 10.0, "mm", "peak-to-peak height of the bumps (overrides terrain)"),
+    "slope_deg": _num(-20.0, 20.0, "deg", "ground tilt along the start heading, negative downhill"),
+    "payload_g": _num(0.0, 30.0, "g", "mass carried on the body"),
+    "payload_x_mm": _num(-30.0, 30.0, "mm", "payload offset forward of the body centre"),
+    "payload_y_mm": _num(-15.0, 15.0, "mm", "payload offset to the left of the body centre"),
+    "tow_g": _num(0.0, 40.0, "g", "mass of a sled dragged behind on a 15 cm tether"),
     "missing_leg": KeySpec("legs whose ground contact is gone", "legs"),
-    "gain_left": KeySpec("left motor torque per commanded duty, relative to nominal", "float", 0.2, 2.0),
-    "gain_right": KeySpec("right motor torque per commanded duty, relative to nominal", "float", 0.2, 2.0),
-    "yaw_offset_deg": KeySpec("motion-capture yaw error (reported minus true)", "float", -180.0, 180.0, "deg"),
-    "pos_offset_mm": KeySpec("tracked point's offset ahead of the body centre (marker misplaced)", "float", -100.0, 100.0, "mm"),
-    "battery_v": KeySpec("battery open-circuit voltage at the start", "float", 3.0, 4.35, "V"),
+    "gain_left": _num(0.2, 2.0, "", "left motor torque per commanded duty, relative to nominal"),
+    "gain_right": _num(0.2, 2.0, "", "right motor torque per commanded duty, relative to nominal"),
+    "yaw_offset_deg": _num(-180.0, 180.0, "deg", "motion-capture yaw error (reported minus true)"),
+    "pos_offset_mm": _num(-100.0, 100.0, "mm", "tracked point's offset ahead of the body centre"),
+    "battery_v": _num(3.0, 4.35, "V", "battery open-circuit voltage at the start"),
 }  # fmt: skip
 
 
@@ -120,7 +125,7 @@ class Condition:
 
     def at(self, t_s: float) -> Condition:
         """The condition in force at ``t_s`` seconds: keys not yet switched on are default."""
-        pending = {k: _DEFAULTS[k] for k, t in self.switch_s if t_s < t}
+        pending: dict[str, Any] = {k: _DEFAULTS[k] for k, t in self.switch_s if t_s < t}
         return dataclasses.replace(self, switch_s=(), **pending) if pending else self
 
     def switch_times(self) -> tuple[float, ...]:
@@ -135,7 +140,13 @@ class Condition:
             value = getattr(self, key)
             if value == _DEFAULTS[key] and key not in when:
                 continue
-            text = "+".join(value) if key == "missing_leg" else f"{value:g}" if isinstance(value, float) else str(value)
+            text = (
+                "+".join(value)
+                if key == "missing_leg"
+                else f"{value:g}"
+                if isinstance(value, float)
+                else str(value)
+            )
             parts.append(f"{key}={text}" + (f"@{when[key]:g}" if key in when else ""))
         return ",".join(parts)  # fmt: skip
 
@@ -215,7 +226,9 @@ def _build(pairs: list[tuple[str, str]], where: str) -> Condition:
     for key, raw in pairs:
         spec = CONDITION_KEYS.get(key)
         if spec is None:
-            raise ConfigError(f"{where} unknown key {key!r}; valid keys: {', '.join(CONDITION_KEYS)}")
+            raise ConfigError(
+                f"{where} unknown key {key!r}; valid keys: {', '.join(CONDITION_KEYS)}"
+            )
         if key in values:
             raise ConfigError(f"{where} key {key!r} given twice")
         value_text, at, t_text = raw.partition("@")
@@ -234,7 +247,9 @@ def _build(pairs: list[tuple[str, str]], where: str) -> Condition:
 def _parse_value(key: str, spec: KeySpec, text: str, where: str) -> object:
     if spec.kind == "terrain":
         if text not in TERRAINS:
-            raise ConfigError(f"{where} key {key!r}: unknown terrain {text!r}; valid: {spec.valid()}")
+            raise ConfigError(
+                f"{where} key {key!r}: unknown terrain {text!r}; valid: {spec.valid()}"
+            )
         return text
     if spec.kind == "legs":
         legs = tuple(p.strip() for p in text.split("+"))

@@ -6,7 +6,8 @@ Observation: the 24-number state of ``firmware_bridge.state`` (shape (24,) float
 by ``StateBuilder`` from the simulated telemetry and motion-capture pose, exactly as the
 onboard computer builds it from the real robot's.
 Reward: forward progress along the start heading over the step, m (true pose); the
-controller plans with its own cost. Episodes are truncated after 110 steps (11 s).
+controller plans with its own cost. Episodes are truncated after 110 steps (11 s) and end
+early (terminated) if the robot flips over, which only combined extreme conditions do.
 """
 
 from __future__ import annotations
@@ -40,7 +41,7 @@ class RoachEnv(gymnasium.Env[np.ndarray, np.ndarray]):
     plots and tests); ``info`` carries the true pose and the simulated time.
     """
 
-    metadata: dict[str, Any] = {"render_modes": []}
+    metadata = {"render_modes": []}  # noqa: RUF012  (gymnasium declares it per instance)
 
     def __init__(self, condition: Condition | str = "", episode_steps: int = EPISODE_STEPS) -> None:
         self.action_space = spaces.Box(
@@ -76,7 +77,9 @@ class RoachEnv(gymnasium.Env[np.ndarray, np.ndarray]):
         return self._observe(), self._info()
 
     def step(self, action: np.ndarray) -> tuple[np.ndarray, float, bool, bool, dict[str, Any]]:
-        left, right = np.clip(np.asarray(action, dtype=np.float64), ACTION_LOW_REV_S, ACTION_HIGH_REV_S)
+        left, right = np.clip(
+            np.asarray(action, dtype=np.float64), ACTION_LOW_REV_S, ACTION_HIGH_REV_S
+        )
         self.robot.set_leg_velocity(float(left), float(right))
         self.robot.step(CONTROL_PERIOD_S)
         self._steps += 1
@@ -85,8 +88,9 @@ class RoachEnv(gymnasium.Env[np.ndarray, np.ndarray]):
         xy = np.array([truth.x, truth.y])
         reward = float(np.dot(xy - self._last_xy, self._heading))
         self._last_xy = xy
-        truncated = self._steps >= self._episode_steps
-        return obs, reward, False, truncated, self._info()
+        terminated = self.robot.flipped
+        truncated = self._steps >= self._episode_steps and not terminated
+        return obs, reward, terminated, truncated, self._info()
 
     def _observe(self) -> np.ndarray:
         return self._builder.build(self.robot.telemetry(), self.robot.pose())

@@ -17,6 +17,7 @@ each leg (all level at zero roughness).
 
 from __future__ import annotations
 
+import itertools
 import math
 
 import mujoco
@@ -26,7 +27,12 @@ from firmware_bridge.sim.conditions import LEG_NAMES
 # Rigid-body numbers (SI units).
 BODY_HALF_SIZE_M = (0.045, 0.018, 0.006)
 """Torso box half-extents: a 9 cm x 3.6 cm x 1.2 cm shell (10 cm with the legs)."""
-TORSO_MASS_KG = 0.021
+TORSO_MASS_KG = 0.020
+SKID_MASS_KG = 0.0005
+SKID_LENGTH_M = 0.025
+"""A wire skid out of each end of the body at hip height: it touches the ground once the
+body pitches about 15 degrees, so a pull from behind or a heavy payload at one end makes
+the robot rear up onto it instead of flipping over."""
 LEG_MASS_KG = 0.0015
 """Six legs make the total 30 g."""
 HIP_X_M = {"F": 0.034, "M": 0.0, "R": -0.034}
@@ -45,9 +51,9 @@ LINKAGE_DAMPING_NMS_RAD = 8e-4
 MOTOR_ARMATURE_KG_M2 = 4e-6
 """Rotor inertia reflected through the gearbox to the leg shaft."""
 
-TIMESTEP_S = 0.002
+TIMESTEP_S = 0.0025
 """Physics step. The PID lives inside the physics (see robot.py), so it is evaluated every
-step: 500 Hz here against the firmware's 1 kHz (docs/simulator.md compares the two)."""
+step: 400 Hz here against the firmware's 1 kHz (docs/simulator.md compares step sizes)."""
 
 
 def _leg_xml(name: str, side_sign: float, phase_rad: float) -> str:
@@ -65,7 +71,7 @@ def _leg_xml(name: str, side_sign: float, phase_rad: float) -> str:
     geoms = "".join(
         f'<geom name="{name}_{i}" class="leg" conaffinity="{bit}" '
         f'fromto="{x0:.5f} 0 {z0:.5f} {x1:.5f} 0 {z1:.5f}"/>'
-        for i, ((x0, z0), (x1, z1)) in enumerate(zip(pts[:-1], pts[1:]))
+        for i, ((x0, z0), (x1, z1)) in enumerate(itertools.pairwise(pts))
     )
     hip = f"{HIP_X_M[name[1]]} {side_sign * HIP_Y_M} {HIP_Z_M}"
     return f'<body name="{name}" pos="{hip}"><joint name="{name}" class="hip"/>{geoms}</body>'
@@ -98,9 +104,12 @@ def build_xml() -> str:
         f'<general name="ff_{side}" joint="{side}F" gainprm="0"/>'
         for side in "LR"
     )
+    # Each leg's plane sits in its own static body: MuJoCo's broad phase then pairs it with
+    # the legs by body, which costs a fifth less per step than six planes in the world body.
     leg_grounds = "".join(
-        f'<geom name="ground_{n}" type="plane" size="0 0 1" priority="1" group="3" '
-        f'contype="{leg_contact_bit(n)}" conaffinity="0" condim="3" rgba="0 0 0 0"/>'
+        f'<body name="ground_{n}"><geom name="ground_{n}" type="plane" size="0 0 1" '
+        f'priority="1" group="3" contype="{leg_contact_bit(n)}" conaffinity="0" condim="3" '
+        f'rgba="0 0 0 0"/></body>'
         for n in LEG_NAMES
     )
     return f"""
@@ -126,7 +135,10 @@ def build_xml() -> str:
       <freejoint name="root"/>
       <geom name="shell" type="box" size="{hx} {hy} {hz}" mass="{TORSO_MASS_KG}" contype="0"
             conaffinity="1" rgba="0.8 0.3 0.1 1"/>
-      <site name="imu" pos="0 0 0"/>
+      <geom name="tail" type="capsule" size="0.002" mass="{SKID_MASS_KG}" contype="0"
+            conaffinity="1" fromto="{-hx} 0 0 {-hx - SKID_LENGTH_M} 0 0" rgba="0.2 0.2 0.2 1"/>
+      <geom name="nose" type="capsule" size="0.002" mass="{SKID_MASS_KG}" contype="0"
+            conaffinity="1" fromto="{hx} 0 0 {hx + SKID_LENGTH_M} 0 0" rgba="0.2 0.2 0.2 1"/>
       <body name="payload" pos="0 0 {hz + 0.004}">
         <inertial pos="0 0 0" mass="1e-9" diaginertia="1e-12 1e-12 1e-12"/>
       </body>
@@ -135,10 +147,6 @@ def build_xml() -> str:
   </worldbody>
   <tendon>{linkage}</tendon>
   <actuator>{actuators}</actuator>
-  <sensor>
-    <gyro name="gyro" site="imu"/>
-    <accelerometer name="accel" site="imu"/>
-  </sensor>
 </mujoco>
 """
 

@@ -7,12 +7,14 @@ clamped to +-4000. The motor turns duty into leg torque
 torque falls with speed, and the battery sags with the current it delivers,
 ``V_batt = V0 - R_int * I``.
 
-For speed the PID and motor live inside MuJoCo, so whole chunks of physics run in C:
+For speed the PID and motor live inside MuJoCo (evaluated every physics step), so whole
+chunks of physics run in C:
 an integrator actuator whose activation is the position reference gives the Kp and Kd
 terms (``gain * (act - q) - bias * qdot``), a direct actuator adds ``Kd * v_set`` and the
 Ki term, the joint's actuator force range is the duty clamp, and the back-EMF torque
 ``k_t * k_e / R * omega`` is joint damping. Between chunks of ``CHUNK_S`` the Python side
-integrates the Ki term, the battery voltage, the tow sled and any condition switching on.
+integrates the Ki term and updates the battery voltage, the rough-ground planes, the tow
+sled and any condition switching on (docs/simulator.md explains the choices).
 """
 
 from __future__ import annotations
@@ -23,18 +25,15 @@ import mujoco
 import numpy as np
 
 from firmware_bridge.records import (
-    ACCEL_M_S2_PER_LSB,
     DUTY_FULL_SCALE,
     ENCODER_COUNTS_PER_REV,
-    GYRO_RAD_S_PER_LSB,
     Pose,
     Telemetry,
-    clamp_i16,
-    clamp_i32,
 )
 from firmware_bridge.sim import model as M
-from firmware_bridge.sim import terrain
+from firmware_bridge.sim import sensors, terrain
 from firmware_bridge.sim.conditions import LEG_NAMES, Condition, as_condition
+from firmware_bridge.sim.tow import Sled
 
 # Motor and battery, leg-side equivalents (gearbox folded in), SI units.
 K_E_V_S_PER_RAD = 0.04
@@ -49,30 +48,26 @@ DEFAULT_PID_GAINS = (1800.0, 200.0, 100.0)
 """Kp duty per rad of position error, Ki duty per rad s, Kd duty per rad/s of velocity error."""
 INTEGRAL_LIMIT_DUTY = 2000.0
 """Anti-windup: the Ki term is held within +-this many duty units."""
-CHUNK_S = 0.01
-"""Physics runs in C for this long between Python-side updates."""
+CHUNK_S = 0.02
+"""Physics runs in C for this long between Python-side updates (a multiple of the step)."""
 SETTLE_S = 0.3
 """Motors-off settling before time zero, so every episode starts at rest on the ground."""
-TETHER_M = 0.15
-SLED_FRICTION_SCALE = 0.7
-"""A sled slides more easily than legs grip: its friction is this times the terrain's."""
 
-# Sensor noise (1 sigma), raw units.
-GYRO_NOISE_LSB = 6.0
-ACCEL_NOISE_LSB = 40.0
-BEMF_NOISE_MV = 15.0
-BATTERY_NOISE_MV = 8.0
-POSE_POS_NOISE_M = 0.0005
-POSE_ANGLE_NOISE_RAD = 0.003
 
+FLIPPED_COS = math.cos(math.radians(70.0))
 _TWO_PI = 2.0 * math.pi
 _COUNTS_PER_RAD = ENCODER_COUNTS_PER_REV / _TWO_PI
 _SIDES = ("L", "R")
 
 
 class SimRobot:
-    """MuJoCo robot + the motor board's firmware behaviour at 1 kHz (PID, duty saturation,
-    back-EMF, battery sag). Units: leg rev/s for setpoints, duty -4000..4000, seconds."""
+    """MuJoCo robot + the motor board's firmware behaviour (leg-velocity PID, duty
+    saturation, back-EMF, battery sag), evaluated every 2.5 ms physics step.
+
+    Units: leg rev/s for setpoints, duty -4000..4000, seconds. ``telemetry()`` and
+    ``pose()`` report in firmware and tracker units with noise; ``true_pose()`` is exact.
+    Everything random (leg phase, heading jitter, ground pattern, noise) comes from the seed.
+    """
 
     def __init__(self, condition: Condition | str = "", seed: int = 0) -> None:
         self.model = M.make_model()
@@ -83,8 +78,12 @@ class SimRobot:
         self._qadr = [int(m.jnt_qposadr[j]) for j in self._motor_jnt]
         self._vadr = [int(m.jnt_dofadr[j]) for j in self._motor_jnt]
         self._leg_qadr = {n: int(m.jnt_qposadr[jid[n]]) for n in LEG_NAMES}
-        self._pid_act = [mujoco.mj_name2id(m, mujoco.mjtObj.mjOBJ_ACTUATOR, f"pid_{s}") for s in _SIDES]
-        self._ff_act = [mujoco.mj_name2id(m, mujoco.mjtObj.mjOBJ_ACTUATOR, f"ff_{s}") for s in _SIDES]
+        self._pid_act = [
+            mujoco.mj_name2id(m, mujoco.mjtObj.mjOBJ_ACTUATOR, f"pid_{s}") for s in _SIDES
+        ]
+        self._ff_act = [
+            mujoco.mj_name2id(m, mujoco.mjtObj.mjOBJ_ACTUATOR, f"ff_{s}") for s in _SIDES
+        ]
         self._ref_adr = [int(m.actuator_actadr[a]) for a in self._pid_act]
         self._torso = mujoco.mj_name2id(m, mujoco.mjtObj.mjOBJ_BODY, "torso")
         self._payload = mujoco.mj_name2id(m, mujoco.mjtObj.mjOBJ_BODY, "payload")
@@ -100,13 +99,13 @@ class SimRobot:
             n: [g for g in range(m.ngeom) if m.geom_bodyid[g] == m.jnt_bodyid[jid[n]]]
             for n in LEG_NAMES
         }
-        self._gyro_adr = int(m.sensor_adr[mujoco.mj_name2id(m, mujoco.mjtObj.mjOBJ_SENSOR, "gyro")])
-        self._accel_adr = int(m.sensor_adr[mujoco.mj_name2id(m, mujoco.mjtObj.mjOBJ_SENSOR, "accel")])
+        self._sled = Sled()
         for j in self._motor_jnt:
             # Back-EMF braking (k_t k_e / R) plus gearbox friction, both viscous at the shaft.
-            m.dof_damping[m.jnt_dofadr[j]] = K_E_V_S_PER_RAD**2 / MOTOR_R_OHM + GEARBOX_DAMPING_NMS_RAD
+            m.dof_damping[m.jnt_dofadr[j]] = (
+                K_E_V_S_PER_RAD**2 / MOTOR_R_OHM + GEARBOX_DAMPING_NMS_RAD
+            )
             m.jnt_actfrclimited[j] = 1
-        self._seed = seed
         self._rng = np.random.default_rng(seed)
         self._condition = as_condition(condition)
         self.reset(seed, condition)
@@ -116,7 +115,6 @@ class SimRobot:
         """Restart at rest on the ground at the origin, heading +x (with a small per-seed
         jitter), legs at per-seed random phases. ``seed=None`` continues the random stream."""
         if seed is not None:
-            self._seed = seed
             self._rng = np.random.default_rng(seed)
         if condition is not None:
             self._condition = as_condition(condition)
@@ -149,9 +147,12 @@ class SimRobot:
         mujoco.mj_forward(m, d)
         self._update_ground()
         self._vel_last = self._vel_prev = (0.0, 0.0, 0.0, 0.0)  # (time, torso velocity)
-        self._switch_pending = [t for t in self._condition.switch_times() if t > 0.0]
-        self._sled_xy = self._attach_point()[:2] - TETHER_M * self._heading_xy()
-        self._tension_n = 0.0
+        dt = m.opt.timestep
+        self._chunk_steps = round(CHUNK_S / dt)
+        self._nstep = 0  # physics steps since time zero
+        self._target_s = 0.0
+        self._switch_pending = [round(t / dt) for t in self._condition.switch_times() if t > 0.0]
+        self._hitch_sled()
 
     @property
     def time_s(self) -> float:
@@ -176,7 +177,9 @@ class SimRobot:
     def set_duty(self, left: int, right: int) -> None:
         """Open-loop PWM duty, -4000..4000 (clamped); PID off."""
         self._mode = "duty"
-        self._duty_cmd = [float(min(DUTY_FULL_SCALE, max(-DUTY_FULL_SCALE, v))) for v in (left, right)]
+        self._duty_cmd = [
+            float(min(DUTY_FULL_SCALE, max(-DUTY_FULL_SCALE, v))) for v in (left, right)
+        ]
         self._update_motor()
 
     def set_motors_enabled(self, on: bool) -> None:
@@ -197,22 +200,25 @@ class SimRobot:
 
     # ------------------------------------------------------------------ physics
     def step(self, duration_s: float) -> None:
-        """Advances ``duration_s`` (rounded to whole 1 ms steps). Conditions with @T switch
-        on at their time; the PID integral, battery and tow update every CHUNK_S."""
+        """Advances the simulation by ``duration_s``. Physics moves in whole TIMESTEP_S steps;
+        a running target keeps the simulated clock within half a step of the sum of all
+        durations, so any split of the same total time gives the same result. Conditions
+        with @T switch on at their time; the PID integral, battery, ground and tow update
+        at every CHUNK_S boundary of the simulated clock."""
         m, d = self.model, self.data
-        dt = m.opt.timestep
-        remaining = round(duration_s / dt)
-        chunk = round(CHUNK_S / dt)
-        while remaining > 0:
-            while self._switch_pending and d.time >= self._switch_pending[0] - 0.5 * dt:
+        self._target_s += duration_s
+        target = round(self._target_s / m.opt.timestep)
+        while self._nstep < target:
+            while self._switch_pending and self._nstep >= self._switch_pending[0]:
                 self._switch_pending.pop(0)
-                self._apply_condition(self._condition.at(d.time + 0.5 * dt))
-            n = min(chunk, remaining)
+                self._apply_condition(self._condition.at(d.time + 0.5 * m.opt.timestep))
+            n = min(target - self._nstep, self._chunk_steps - self._nstep % self._chunk_steps)
             if self._switch_pending:
-                n = max(1, min(n, round((self._switch_pending[0] - d.time) / dt)))
+                n = min(n, self._switch_pending[0] - self._nstep)
             mujoco.mj_step(m, d, nstep=n)
-            remaining -= n
-            self._after_chunk(n * dt)
+            self._nstep += n
+            if self._nstep % self._chunk_steps == 0:
+                self._after_chunk(CHUNK_S)
 
     def _after_chunk(self, elapsed_s: float) -> None:
         """Firmware and battery bookkeeping between chunks (scalar code: this runs ~100
@@ -310,30 +316,37 @@ class SimRobot:
         if cond.battery_v != self._v0:  # a new battery: the present sag carries over
             self._vbatt += cond.battery_v - self._v0
             self._v0 = cond.battery_v
+        if cond.tow_g > 0.0 and (prev is None or prev.tow_g <= 0.0):
+            self._hitch_sled()  # a tow hitched now starts straight behind, tether taut
         self._applied = cond
         self._gain = (cond.gain_left, cond.gain_right)
         self._update_motor()
 
     def _update_ground(self) -> None:
         """Moves each leg's ground plane to the rough ground under its hip."""
-        m = self.model
         if self._roughness_m <= 0.0:
             self._leg_ground_pos[:] = 0.0
             self._leg_ground_quat[:] = (1.0, 0.0, 0.0, 0.0)
             return
         xpos = self.data.xpos.tolist()
+        # Sample where the hips will be half-way through the next chunk (the body's velocity
+        # is a good proxy for a stance leg's hip), so the plane's step error is centred.
+        ahead = 0.5 * CHUNK_S
+        vx, vy = self.data.qvel[0] * ahead, self.data.qvel[1] * ahead
         pos, quat = [], []
         for b in self._leg_bodies:
-            x, y = xpos[b][0], xpos[b][1]
+            x, y = xpos[b][0] + vx, xpos[b][1] + vy
             height, q = terrain.sample(self._pattern, x, y, self._roughness_m)
             pos.append((x, y, height))  # the plane's tilt pivots about the hip's ground point
             quat.append(q)
         self._leg_ground_pos[:] = pos
         self._leg_ground_quat[:] = quat
 
-    def _heading_xy(self) -> np.ndarray:
-        x_axis = self.data.xmat[self._torso].reshape(3, 3)[:2, 0]
-        return x_axis / max(1e-9, float(np.linalg.norm(x_axis)))
+    def _hitch_sled(self) -> None:
+        d = self.data
+        heading = d.xmat[self._torso].reshape(3, 3)[:2, 0]
+        heading = heading / max(1e-9, float(np.linalg.norm(heading)))
+        self._sled.hitch(self._attach_point()[:2], heading)
 
     def _attach_point(self) -> np.ndarray:
         """World position of the tether's attachment at the rear of the body, (3,) m."""
@@ -342,113 +355,78 @@ class SimRobot:
         return d.xpos[self._torso] + d.xmat[self._torso].reshape(3, 3) @ local
 
     def _update_tow(self) -> None:
-        """Drags the sled (a point that follows the taut tether) and applies its pull."""
+        """Moves the sled and applies its pull at the attachment point."""
         d, cond = self.data, self._applied
         assert cond is not None
-        d.xfrc_applied[self._torso] = 0.0
-        self._tension_n = 0.0
-        if cond.tow_g <= 0.0:
-            self._sled_xy = self._attach_point()[:2] - TETHER_M * self._heading_xy()
-            return
         attach = self._attach_point()
-        gap = attach[:2] - self._sled_xy
-        dist = float(np.linalg.norm(gap))
-        if dist < TETHER_M:
-            return
-        u = gap / dist
-        self._sled_xy = attach[:2] - TETHER_M * u
-        g = self.model.opt.gravity
-        mass = cond.tow_g * 1e-3
-        mu = SLED_FRICTION_SCALE * cond.surface().friction
-        tension = mass * (mu * abs(g[2]) - float(np.dot(g[:2], u)))
-        self._tension_n = max(0.0, tension)
-        force = np.array([-u[0], -u[1], 0.0]) * self._tension_n
+        mu = cond.surface().friction
+        fx, fy = self._sled.pull(attach[:2], cond.tow_g * 1e-3, mu, self.model.opt.gravity)
+        force = np.array([fx, fy, 0.0])
         d.xfrc_applied[self._torso, :3] = force
         d.xfrc_applied[self._torso, 3:] = np.cross(attach - d.xipos[self._torso], force)
 
     # ------------------------------------------------------------------ sensors
     def telemetry(self) -> Telemetry:
         """The motor board's telemetry record of now: raw units, with sensor noise."""
-        d, rng = self.data, self._noise_rng
+        d = self.data
         q = d.qpos[self._qadr]
         ref = d.act[self._ref_adr] if self._mode == "pid" else q
-        pos = [round(q[i] * _COUNTS_PER_RAD) - int(self._enc_zero[i]) for i in range(2)]
-        cmd = [round(ref[i] * _COUNTS_PER_RAD) - int(self._enc_zero[i]) for i in range(2)]
-        duty = self._duty_now()
-        gyro = d.sensordata[self._gyro_adr : self._gyro_adr + 3] / GYRO_RAD_S_PER_LSB
-        accel = self._specific_force() / ACCEL_M_S2_PER_LSB
-        gyro = gyro + rng.normal(0.0, GYRO_NOISE_LSB, 3)
-        accel = accel + rng.normal(0.0, ACCEL_NOISE_LSB, 3)
-        bemf = K_E_V_S_PER_RAD * d.qvel[self._vadr] * 1e3 + rng.normal(0.0, BEMF_NOISE_MV, 2)
-        batt = self._vbatt * 1e3 + rng.normal(0.0, BATTERY_NOISE_MV)
-        t_us = round(d.time * 1e6)
-        return Telemetry(
-            sample_index=round(d.time * 1e3) & 0xFFFFFFFF,
-            timestamp_us=t_us & 0xFFFFFFFF,
-            left_pos=clamp_i32(pos[0]),
-            right_pos=clamp_i32(pos[1]),
-            left_cmd=clamp_i32(cmd[0]),
-            right_cmd=clamp_i32(cmd[1]),
-            left_duty=clamp_i16(duty[0]),
-            right_duty=clamp_i16(duty[1]),
-            gyro_x=clamp_i16(gyro[0]),
-            gyro_y=clamp_i16(gyro[1]),
-            gyro_z=clamp_i16(gyro[2]),
-            accel_x=clamp_i16(accel[0]),
-            accel_y=clamp_i16(accel[1]),
-            accel_z=clamp_i16(accel[2]),
-            bemf_left=clamp_i16(bemf[0]),
-            bemf_right=clamp_i16(bemf[1]),
-            battery_mv=clamp_i16(batt),
+        zero = self._enc_zero
+        return sensors.telemetry_record(
+            d.time,
+            (round(q[0] * _COUNTS_PER_RAD) - zero[0], round(q[1] * _COUNTS_PER_RAD) - zero[1]),
+            (round(ref[0] * _COUNTS_PER_RAD) - zero[0], round(ref[1] * _COUNTS_PER_RAD) - zero[1]),
+            self._duty_now(),
+            d.qvel[3:6],  # the free joint's angular velocity is in the body frame
+            self._specific_force(),
+            K_E_V_S_PER_RAD * d.qvel[self._vadr],
+            self._vbatt,
+            self._noise_rng,
         )
 
     def _specific_force(self) -> np.ndarray:
         """Accelerometer reading, body frame, m/s^2, shape (3,): the mean over the last chunk
         (the IMU's low-pass filter; instantaneous values are dominated by foot impacts that
-        the sensor's filter removes). Instantaneous at time zero."""
+        the sensor's filter removes). At time zero, at rest: gravity's reaction."""
         d = self.data
         t1, *v1 = self._vel_last
         t0, *v0 = self._vel_prev
-        if t1 != d.time or t1 - t0 <= 0.0:
-            return d.sensordata[self._accel_adr : self._accel_adr + 3].copy()
-        accel_world = (np.array(v1) - np.array(v0)) / (t1 - t0) - self.model.opt.gravity
-        return d.xmat[self._torso].reshape(3, 3).T @ accel_world
+        if d.time > t1 + 1e-9:  # part-way into a chunk: average since its start
+            t0, v0, t1, v1 = t1, v1, d.time, list(d.qvel[0:3])
+        accel = np.zeros(3)
+        if t1 - t0 > 0.0:
+            accel = (np.array(v1) - np.array(v0)) / (t1 - t0)
+        return d.xmat[self._torso].reshape(3, 3).T @ (accel - self.model.opt.gravity)
 
     def true_pose(self) -> Pose:
         """Ground truth in the gravity-aligned lab frame: no noise, no miscalibration."""
-        pos, rot = self._lab_pose()
-        roll, pitch, yaw = _euler_zyx(rot)
-        x, y, z = (float(v) for v in pos)
-        return Pose(x, y, z, roll, pitch, yaw, timestamp_us=round(self.data.time * 1e6))
+        return sensors.exact_pose(*self._lab_pose(), self.data.time)
 
     def pose(self) -> Pose:
         """Motion capture: noise, plus the condition's marker offset and yaw error."""
-        pos, rot = self._lab_pose()
-        cond, rng = self._applied, self._noise_rng
+        cond = self._applied
         assert cond is not None
-        pos = pos + rot[:, 0] * (cond.pos_offset_mm * 1e-3)
-        pos = pos + rng.normal(0.0, POSE_POS_NOISE_M, 3)
-        roll, pitch, yaw = np.array(_euler_zyx(rot)) + rng.normal(0.0, POSE_ANGLE_NOISE_RAD, 3)
-        yaw = _wrap_pi(yaw + math.radians(cond.yaw_offset_deg))
-        return Pose(
-            float(pos[0]), float(pos[1]), float(pos[2]), float(roll), float(pitch), yaw,
-            timestamp_us=round(self.data.time * 1e6),
-        )  # fmt: skip
+        return sensors.tracked_pose(
+            *self._lab_pose(),
+            self.data.time,
+            cond.yaw_offset_deg,
+            cond.pos_offset_mm,
+            self._noise_rng,
+        )
 
     def _lab_pose(self) -> tuple[np.ndarray, np.ndarray]:
-        """Torso position (3,) m and rotation (3, 3) in the lab frame. The simulation's
-        ground is level and gravity tilted; the lab sees the ground tilted about y."""
-        d = self.data
-        pos = d.xpos[self._torso].copy()
-        rot = d.xmat[self._torso].reshape(3, 3).copy()
-        theta = math.radians(self._applied.slope_deg) if self._applied else 0.0
-        if theta:
-            c, s = math.cos(theta), math.sin(theta)
-            tilt = np.array([[c, 0.0, -s], [0.0, 1.0, 0.0], [s, 0.0, c]])  # R_y(-theta)
-            pos, rot = tilt @ pos, tilt @ rot
-        return pos, rot
+        """Torso position (3,) m and rotation (3, 3) in the lab frame."""
+        d, cond = self.data, self._applied
+        rot = d.xmat[self._torso].reshape(3, 3)
+        return sensors.to_lab(d.xpos[self._torso].copy(), rot.copy(), cond.slope_deg if cond else 0)
 
     # --------------------------------------------------------------- inspection
+    @property
+    def flipped(self) -> bool:
+        """True once the body is tilted more than 70 degrees from the ground's normal (on its
+        side or back: the robot cannot right itself)."""
+        return bool(self.data.xmat[self._torso][8] < FLIPPED_COS)
+
     @property
     def battery_v(self) -> float:
         """Battery terminal voltage now, V (no noise)."""
@@ -457,16 +435,4 @@ class SimRobot:
     @property
     def sled_xy(self) -> np.ndarray | None:
         """Tow sled position (2,) m in the simulation frame, or None without a tow."""
-        return self._sled_xy.copy() if self._applied and self._applied.tow_g > 0 else None
-
-
-def _euler_zyx(rot: np.ndarray) -> tuple[float, float, float]:
-    """(roll, pitch, yaw) in rad of a rotation matrix, z-y-x convention."""
-    yaw = math.atan2(rot[1, 0], rot[0, 0])
-    pitch = math.asin(max(-1.0, min(1.0, -rot[2, 0])))
-    roll = math.atan2(rot[2, 1], rot[2, 2])
-    return roll, pitch, yaw
-
-
-def _wrap_pi(angle: float) -> float:
-    return (float(angle) + math.pi) % _TWO_PI - math.pi
+        return self._sled.xy.copy() if self._applied and self._applied.tow_g > 0 else None

@@ -32,7 +32,9 @@ def make_pattern(rng: np.random.Generator) -> Pattern:
     k = np.fft.fftfreq(CELLS, d=CELL_M)
     kx, ky = np.meshgrid(k, k, indexing="ij")
     sigma = CORRELATION_M / 2.0
-    smooth = np.fft.ifft2(np.fft.fft2(white) * np.exp(-2.0 * (np.pi * sigma) ** 2 * (kx**2 + ky**2)))
+    smooth = np.fft.ifft2(
+        np.fft.fft2(white) * np.exp(-2.0 * (np.pi * sigma) ** 2 * (kx**2 + ky**2))
+    )
     h = smooth.real
     return ((h - h.min()) / (h.max() - h.min()) - 0.5).tolist()
 
@@ -52,8 +54,10 @@ def sample(pattern: Pattern, x: float, y: float, height_m: float) -> tuple[float
     a, b, c, d = r0[j0], r1[j0], r0[j1], r1[j1]
     height = (a + (b - a) * fu) * (1 - fv) + (c + (d - c) * fu) * fv
     scale = height_m / CELL_M
-    sx = min(MAX_TILT, max(-MAX_TILT, ((b - a) * (1 - fv) + (d - c) * fv) * scale))
-    sy = min(MAX_TILT, max(-MAX_TILT, ((c - a) * (1 - fu) + (d - b) * fu) * scale))
+    sx = ((b - a) * (1 - fv) + (d - c) * fv) * scale
+    sy = ((c - a) * (1 - fu) + (d - b) * fu) * scale
+    sx = MAX_TILT if sx > MAX_TILT else -MAX_TILT if sx < -MAX_TILT else sx
+    sy = MAX_TILT if sy > MAX_TILT else -MAX_TILT if sy < -MAX_TILT else sy
     # Normal n ~ (-sx, -sy, 1); the shortest rotation from +z to n is q ~ (|n| + 1, sy, -sx, 0).
     w = math.sqrt(sx * sx + sy * sy + 1.0) + 1.0
     qn = math.sqrt(w * w + sx * sx + sy * sy)

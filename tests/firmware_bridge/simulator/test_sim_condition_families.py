@@ -56,7 +56,7 @@ def nominal(robot: SimRobot) -> np.ndarray:
         "terrain=ice",  # terrain
         "slope_deg=15",  # slope, uphill
         "slope_deg=-15",  # slope, downhill
-        "payload_g=35",  # payload
+        "payload_g=30,payload_x_mm=-30",  # payload
         "tow_g=20",  # tow
         "missing_leg=RF+RM",  # missing legs (one leg alone: see test_sim_robot.py's veer test)
         "gain_left=0.6",  # motor gain

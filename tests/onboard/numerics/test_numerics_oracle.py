@@ -15,7 +15,7 @@ from onboard.model import load_model
 from onboard.rollout import Rollout, fold_normalisation
 
 
-@pytest.mark.parametrize("hidden", [(32, 32), (64, 48, 40)])
+@pytest.mark.parametrize("hidden", [(32, 32), (64, 48, 40), (500, 500)])
 def test_numba_and_blas_forward_match_onnxruntime(tmp_path: Path, hidden: tuple[int, ...]) -> None:
     """Numba and BLAS forwards equal onnxruntime's delta_norm on random batches (<= 1e-5)."""
     path = write_random_model(tmp_path / "m.onnx", hidden=hidden, seed=3)

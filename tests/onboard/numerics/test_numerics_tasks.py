@@ -107,3 +107,13 @@ def test_bad_task_name_lists_valid_tasks() -> None:
     with pytest.raises(ConfigError) as info:
         make_task("spiral", _state(0, 0, 0))
     assert all(t in str(info.value) for t in TASKS)
+
+
+def test_path_runs_on_past_its_end() -> None:
+    """Beyond the end of the straight path the robot is on the run-out ray: zero distance."""
+    task = make_task("straight", _state(0.0, 0.0, 0.0))
+    for x in np.arange(0.0, 7.01, 0.25):
+        pt = task.track(_state(float(x), 0.0, 0.0))
+    assert pt.distance_m == pytest.approx(0.0, abs=1e-9)
+    assert pt.progress_m == pytest.approx(7.0)
+    assert task.metrics().progress_fraction == 1.0

@@ -1,0 +1,106 @@
+"""``roach sim-plot``: trajectories of one open-loop command under each condition family.
+
+One panel per family (terrain, slope, payload, tow, missing leg, motor gain, battery, pose
+miscalibration), each overlaying the nominal run and the family's variants for a few
+seeds, so the plot shows both what a condition does and how much the seeds scatter.
+
+  roach sim-plot --out docs/img/conditions.png
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import numpy as np
+
+from firmware_bridge.errors import ConfigError
+from firmware_bridge.sim.conditions import parse_condition
+
+HELP = "plot one open-loop command under each condition family"
+
+FAMILIES: dict[str, tuple[str, ...]] = {
+    "terrain": ("terrain=styrofoam", "terrain=turf", "terrain=gravel", "terrain=ice"),
+    "slope": ("slope_deg=15", "slope_deg=-15"),
+    "payload": ("payload_g=30", "payload_g=30,payload_x_mm=-30", "payload_g=20,payload_y_mm=15"),
+    "tow": ("tow_g=10", "tow_g=20"),
+    "missing leg": ("missing_leg=RF", "missing_leg=LM", "missing_leg=RF+RM"),
+    "motor gain": ("gain_left=0.6", "gain_right=0.6"),
+    "battery": ("battery_v=4.3", "battery_v=3.2"),
+    "pose miscalibration (reported)": ("yaw_offset_deg=20", "pos_offset_mm=40"),
+}
+"""Family -> conditions overlaid on the nominal run."""
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--out", default="docs/img/conditions.png", help="PNG to write")
+    parser.add_argument(
+        "--duty", type=int, nargs=2, default=(2400, 2400), metavar=("LEFT", "RIGHT"),
+        help="open-loop PWM duty of the command (default 2400 2400)",
+    )  # fmt: skip
+    parser.add_argument("--seconds", type=float, default=2.0, help="duration of each run (s)")
+    parser.add_argument("--seeds", type=int, default=3, help="seeds per condition")
+
+
+def run(args: argparse.Namespace) -> int:
+    if not 0.0 < args.seconds <= 60.0:
+        raise ConfigError(f"--seconds {args.seconds:g} is out of range; valid: 0..60")
+    if not 1 <= args.seeds <= 20:
+        raise ConfigError(f"--seeds {args.seeds} is out of range; valid: 1..20")
+    for conditions in FAMILIES.values():
+        for text in conditions:
+            parse_condition(text)
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from firmware_bridge.sim.robot import SimRobot
+
+    robot = SimRobot()
+    fig, axes = plt.subplots(2, 4, figsize=(16, 8.5), constrained_layout=True)
+    for ax, (family, conditions) in zip(axes.flat, FAMILIES.items()):
+        reported = family.startswith("pose")
+        for k, condition in enumerate(("", *conditions)):
+            color = "0.45" if k == 0 else f"C{k - 1}"
+            for seed in range(args.seeds):
+                path = _trajectory(robot, condition, seed, args, reported)
+                label = (condition or "nominal") if seed == 0 else None
+                ax.plot(path[:, 0], path[:, 1], color=color, lw=1.3, alpha=0.85, label=label)
+                ax.plot(path[-1, 0], path[-1, 1], "o", color=color, ms=3)
+                if reported and seed == 0:  # the reported heading, every 0.4 s
+                    every = path[:: max(1, round(0.4 / 0.05))]
+                    ax.quiver(
+                        every[:, 0], every[:, 1], np.cos(every[:, 2]), np.sin(every[:, 2]),
+                        color=color, angles="xy", scale_units="xy", scale=8.0, width=0.005,
+                    )  # fmt: skip
+        ax.set_title(family)
+        ax.set_aspect("equal", adjustable="datalim")
+        ax.grid(True, lw=0.3)
+        ax.legend(fontsize=7, loc="best")
+        ax.set_xlabel("x (m)")
+        ax.set_ylabel("y (m)")
+    fig.suptitle(
+        f"Open-loop duty {args.duty[0]}/{args.duty[1]} for {args.seconds:g} s from the origin "
+        f"heading +x, {args.seeds} seeds per condition (nominal: carpet, grey)"
+    )
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(out, dpi=90)
+    print(f"wrote {out}")
+    return 0
+
+
+def _trajectory(robot, condition: str, seed: int, args: argparse.Namespace, reported: bool):
+    """Body x, y (m) and yaw (rad) every 50 ms, shape (n, 3) (motion capture's when
+    ``reported``, else the truth)."""
+    robot.reset(seed=seed, condition=condition)
+    robot.set_duty(*args.duty)
+    pose = robot.pose if reported else robot.true_pose
+    points = []
+    for k in range(round(args.seconds / 0.05) + 1):
+        if k:
+            robot.step(0.05)
+        p = pose()
+        points.append((p.x, p.y, p.yaw))
+    return np.array(points)
