@@ -12,9 +12,11 @@ Two exact rewrites cut the work per tick:
 - the input and output normalisation are folded into the first and last layer once per
   bind (``x`` and ``y`` get zero weights, so the raw state goes straight into the first
   product, and the last layer emits the delta in state units);
-- every candidate starts from the same state with the same first action (the command
-  in flight), so step 0 is computed once for one row and broadcast: the batched work is
-  H - 1 steps, not H.
+- when every candidate has the same first action (the command in flight,
+  ``fix_first_action``), step 0 is computed once for one row and broadcast: the batched
+  work is H - 1 steps, not H.
+The bias and ReLU are one fused Numba pass per layer, and ``workers`` can split the
+candidates over threads (see ``Rollout``).
 """
 
 from __future__ import annotations

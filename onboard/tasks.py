@@ -144,11 +144,12 @@ class Task:
         self._tracked = []
 
     def _window(self) -> tuple[int, int]:
-        lo = np.searchsorted(self.seg_s0, self.progress_m - self.cfg.window_back_m, "right") - 1
-        hi = np.searchsorted(self.seg_s0, self.progress_m + self.cfg.window_ahead_m, "left")
-        n_seg = self._seg.shape[0]
-        lo = min(max(int(lo), 0), n_seg - 1)  # past the end: the run-out ray (last segment)
-        return lo, min(max(int(hi), lo + 1), n_seg)
+        s = self.progress_m
+        lo = int(np.searchsorted(self.seg_s0, s - self.cfg.window_back_m, "right")) - 1
+        hi = int(np.searchsorted(self.seg_s0, s + self.cfg.window_ahead_m, "left"))
+        n_seg = int(self._seg.shape[0])
+        lo = min(max(lo, 0), n_seg - 1)  # past the end: the run-out ray (last segment)
+        return lo, min(max(hi, lo + 1), n_seg)
 
     def _project_now(self, state: np.ndarray) -> TrackPoint:
         i_lo, i_hi = self._window()

@@ -14,6 +14,8 @@ HELP = "benchmarks that print numbers"
 BENCHMARKS: dict[str, str] = {
     "codec": "tools.cmd_bench:bench_codec",
     "link": "tools.cmd_bench:bench_link",
+    "sim": "tools.cmd_bench:bench_sim",
+    "onboard": "tools.cmd_bench_onboard:run_benchmark",
 }
 
 
@@ -86,3 +88,11 @@ def bench_link(args: argparse.Namespace) -> None:
         f"round trip median {latencies[len(latencies) // 2] * 1e3:.2f} ms, "
         f"max {latencies[-1] * 1e3:.2f} ms (includes 0.1 s of MuJoCo + 1 kHz PID)"
     )
+
+
+def bench_sim(args: argparse.Namespace) -> None:
+    """Simulator cost of one 10 Hz control step and the real-time factor, one core."""
+    from firmware_bridge.sim.robot import SimRobot
+    from tools.cmd_sim_check import _bench
+
+    _bench(SimRobot("", seed=0), sim_seconds=2.0 if args.quick else 11.0)

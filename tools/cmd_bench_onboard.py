@@ -5,16 +5,16 @@ For each hidden size and candidate count it prints, from random weights of that 
   transitions, p50 / p99 in ms;
 - plan: one random-shooting planning step (bind the adapted parameters, sample, predict
   N x H, score against a task), p50 / p99 in ms;
-- the prediction's GFLOP/s (the N x (H-1) batched network evaluations alone) and its
+- the prediction's GFLOP/s (the N x H batched network evaluations alone; N x (H-1) with
+  --fix-first-action 1, whose step 0 is shared by every candidate) and its
   ratio to a plain numpy float32 matmul of the dominant layer's size ([N, h] @ [h, h])
   timed in the same process, and the Numba loop forward's GFLOP/s on the same batch
   (why planning uses BLAS);
 for each BLAS thread count asked for (default: 1 and the library's default).
 
-``--quality`` (needs ``--model``) instead compares planner settings by control quality
-per compute: closed-loop episodes in which the model itself (meta-learned parameters)
-is the world, so model error is out of the picture and only the optimiser differs.
-It prints tracking distance, progress and plan time per setting.
+``--quality`` and ``--closed-loop`` (both need ``--model``) compare planner settings by
+control quality per compute instead (tools/bench_onboard_planners.py): with the model
+as the world, or with ``roach sim`` + ``roach run``.
 Numbers only; nothing is asserted.
 """
 
@@ -36,6 +36,7 @@ from onboard.model import DynamicsModel, load_model, model_from_arrays
 from onboard.planner import PlannerConfig, make_planner
 from onboard.rollout import Rollout
 from onboard.tasks import make_task
+from tools import bench_onboard_planners
 
 HELP = "onboard step times: adaptation and planning p50/p99, planning GFLOP/s vs matmul"
 
@@ -71,6 +72,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="compare planner settings in closed loop with --model as the world",
     )
     parser.add_argument(
+        "--closed-loop",
+        action="store_true",
+        help="compare planner settings with roach sim + roach run (needs --model)",
+    )
+    parser.add_argument(
         "--settings",
         nargs="+",
         default=["random:2000", "random:1000", "random:500", "random:250", "cem:3x300",
@@ -80,7 +86,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--tasks", nargs="+", default=["straight", "left", "figure8"], help="--quality tasks"
     )
-    parser.add_argument("--episodes", type=int, default=2, help="--quality seeds per task")
+    parser.add_argument(
+        "--episodes", type=int, default=2, help="--quality/--closed-loop seeds per task"
+    )
     parser.add_argument("--steps", type=int, default=110, help="--quality steps per episode")
     parser.add_argument(
         "--fix-first-action",
@@ -103,12 +111,23 @@ def run_benchmark(args: argparse.Namespace) -> int:
     for key, value in vars(args).items():
         if hasattr(opts, key) and value is not None:
             setattr(opts, key, value)
+    if getattr(args, "quick", False):  # `roach bench all --quick`
+        opts.hidden, opts.candidates, opts.threads, opts.repeats = (
+            ["128,128", "500,500"],
+            [1000],
+            [1],
+            8,
+        )
     default_threads = get_blas_threads()
+    if opts.closed_loop:
+        if not opts.model:
+            raise ConfigError("roach bench onboard --closed-loop needs --model FILE")
+        return bench_onboard_planners.closed_loop(opts)
     if opts.quality:
         if not opts.model:
             raise ConfigError("roach bench onboard --quality needs --model FILE (a trained model)")
         set_blas_threads(1)
-        return _quality(load_model(opts.model), opts)
+        return bench_onboard_planners.quality(load_model(opts.model), opts)
     models: list[tuple[str, DynamicsModel]] = []
     for spec in opts.hidden:
         hidden = tuple(int(h) for h in str(spec).split(","))
@@ -243,115 +262,6 @@ def _bench_one(model: DynamicsModel, n: int, opts: argparse.Namespace) -> dict[s
         "ratio": float(pred_gflops / mm_gflops),
         "numba_gflops": float(nb_flops / (np.min(t_nb) * 1e-3) / 1e9),
     }
-
-
-def _parse_setting(spec: str, horizon: int, fix: bool) -> PlannerConfig:
-    try:
-        kind, size = spec.split(":")
-        if kind == "random":
-            n_cand = int(size)
-            return PlannerConfig(
-                kind="random",
-                n_candidates=n_cand,
-                horizon=horizon,
-                cem_elites=min(50, n_cand),
-                fix_first_action=fix,
-            )
-        iters, n = size.split("x")
-        n_cand = int(n)
-        return PlannerConfig(
-            kind="cem",
-            n_candidates=n_cand,
-            horizon=horizon,
-            cem_iters=int(iters),
-            cem_elites=max(1, n_cand // 10),
-            fix_first_action=fix,
-        )
-    except ValueError:
-        raise ConfigError(
-            f"planner setting {spec!r} is not valid; use random:N or cem:ITERSxN"
-        ) from None
-
-
-def _quality(model: DynamicsModel, opts: argparse.Namespace) -> int:
-    """Closed-loop episodes with the model as the world, one row per planner setting."""
-    fix = bool(opts.fix_first_action)
-    start = np.zeros(24)
-    start[2:] = model.input_mean[:22]
-    start[3:6] = 0.0
-    start[6:12] = (1.0, 0.0, 1.0, 0.0, 1.0, 0.0)  # level, heading +x
-    start[15:19] = (1.0, 0.0, 1.0, 0.0)
-    low, high = model.meta.action_low, model.meta.action_high
-    dims = [int(d) for d in model.dims]
-    macs_row = 26 * dims[1] + sum(dims[i] * dims[i + 1] for i in range(1, len(dims) - 1))
-    print(
-        f"planner quality, model {model.path} as the world: tasks {', '.join(opts.tasks)}, "
-        f"{opts.episodes} episode(s) each, {opts.steps} steps, H={opts.horizon}, "
-        f"fix_first_action={fix}"
-    )
-    header = f"{'setting':>12} | {'GFLOP/plan':>10} {'plan p50 ms':>11} | " + " | ".join(
-        f"{t + ' dist m':>14} {'prog m':>6}" for t in opts.tasks
-    )
-    print(header)
-    print("-" * len(header))
-    for spec in opts.settings:
-        cfg = _parse_setting(spec, opts.horizon, fix)
-        batched_steps = cfg.horizon - 1 if fix else cfg.horizon
-        gflop = 2.0 * cfg.n_candidates * batched_steps * macs_row * cfg.cem_iters / 1e9
-        if cfg.kind == "random":
-            gflop /= cfg.cem_iters
-        rollout = Rollout(model, cfg.n_candidates, cfg.horizon)
-        plan_ms: list[float] = []
-        cells = []
-        for task_name in opts.tasks:
-            dist, prog = [], []
-            for ep in range(opts.episodes):
-                planner = make_planner(
-                    PlannerConfig(**{**cfg.__dict__, "seed": ep})  # type: ignore[arg-type]
-                )
-                d, p = _episode(model, planner, rollout, task_name, start, low, high, opts, plan_ms)
-                dist.append(d)
-                prog.append(p)
-            cells.append(f"{np.mean(dist):>14.3f} {np.mean(prog):>6.2f}")
-        print(f"{spec:>12} | {gflop:>10.3f} {np.median(plan_ms):>11.1f} | " + " | ".join(cells))
-    print("dist = mean distance from the path over the episode; prog = progress along it")
-    return 0
-
-
-def _episode(
-    model: DynamicsModel,
-    planner: object,
-    rollout: Rollout,
-    task_name: str,
-    start: np.ndarray,
-    low: np.ndarray,
-    high: np.ndarray,
-    opts: argparse.Namespace,
-    plan_ms: list[float],
-) -> tuple[float, float]:
-    task = make_task(task_name, start)
-    state = start.copy()
-    in_flight = (low + high) / 2.0
-    x = np.empty((1, 24))
-    for _ in range(opts.steps):
-        task.track(state)
-        t0 = time.perf_counter_ns()
-        plan = planner.plan(  # type: ignore[attr-defined]
-            rollout.bind(model.theta, state, task.cost), in_flight, low, high
-        )
-        plan_ms.append((time.perf_counter_ns() - t0) * 1e-6)
-        applied = in_flight if opts.fix_first_action else plan.action
-        x[0, :22] = state[2:]
-        x[0, 22:] = applied
-        delta = model.predict_delta_norm(x)[0] * model.delta_std + model.delta_mean
-        state = state + delta
-        # Keep the orientation on the unit circle, as a real measurement would be.
-        for c in (6, 8, 10, 15, 17):
-            r = float(np.hypot(state[c], state[c + 1])) or 1.0
-            state[c : c + 2] /= r
-        in_flight = np.asarray(plan.action, np.float64)
-    m = task.metrics()
-    return m.mean_distance_m, m.progress_m
 
 
 if __name__ == "__main__":

@@ -7,7 +7,7 @@ import argparse
 import pytest
 
 from onboard.blas import get_blas_threads, set_blas_threads
-from tools import cmd_bench_onboard
+from tools import bench_onboard_planners, cmd_bench_onboard
 
 
 def test_bench_onboard_prints_a_row_per_setting(capsys: pytest.CaptureFixture[str]) -> None:
@@ -41,7 +41,7 @@ def test_bench_quality_mode_runs_closed_loop(capsys: pytest.CaptureFixture[str])
     cmd_bench_onboard.add_arguments(parser)
     argv = ["--settings", "random:40", "cem:2x20", "--tasks", "left"]
     opts = parser.parse_args([*argv, "--episodes", "1", "--steps", "5"])
-    assert cmd_bench_onboard._quality(model, opts) == 0
+    assert bench_onboard_planners.quality(model, opts) == 0
     out = capsys.readouterr().out
     assert "random:40" in out and "cem:2x20" in out
 
