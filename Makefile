@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 PIP := $(PY) -m pip
 
-.PHONY: demo test lint unit test-slow bench models results clean
+.PHONY: demo test lint unit test-slow test-hardware bench models results clean
 
 $(VENV)/.stamp-demo: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -32,6 +32,10 @@ test: lint unit
 
 test-slow: $(VENV)/.stamp-dev
 	$(VENV)/bin/pytest -m slow -q
+
+# Hardware-in-the-loop tests against a real robot: make test-hardware PORT=/dev/ttyAMA0
+test-hardware: $(VENV)/.stamp-dev
+	$(VENV)/bin/pytest -m hardware --port $(PORT) tests/hardware -v
 
 bench: $(VENV)/.stamp-dev
 	$(VENV)/bin/roach bench all

@@ -32,11 +32,11 @@ class TrainConfig:
     """``mb`` (plain regression on all transitions) or ``grbal`` (meta-learned)."""
     hidden: tuple[int, ...] = (256, 256)
     """Hidden layer widths of the ReLU MLP."""
-    M: int = 16
+    M: int = 32
     """Past window: transitions the one adaptation step is taken on."""
     K: int = 16
     """Future window: transitions the adapted model is scored on (GrBAL meta-loss)."""
-    inner_lr: float = 0.01
+    inner_lr: float = 0.3
     """Fixed SGD step size of the adaptation step (docs/model-format.md)."""
     outer_lr: float = 1e-3
     """Adam learning rate (both algorithms)."""

@@ -77,22 +77,32 @@ def run(args: argparse.Namespace) -> int:
         _episode(c, args, log)
         rows.append((c, log))
     print("\n== summary (from the logs)")
-    print(f"{'controller':<10} {'mean dist m':>11} {'max dist m':>10} {'progress m':>10} "
-          f"{'step p50 ms':>11} {'events':>6}")  # fmt: skip
+    print(
+        f"{'controller':<10} {'mean dist m':>11} {'max dist m':>10} {'progress m':>10} "
+        f"{'step p50 ms':>11} {'events':>6}"
+    )
     trajectories = {}
     for c, log in rows:
         run_log = read_log(log)
         track = [t["tracking"] for t in run_log.ticks if t.get("tracking")]
-        steps = [t["timing"]["adapt_ms"] + t["timing"]["plan_ms"] for t in run_log.ticks
-                 if t.get("planner")]  # fmt: skip
+        steps = [
+            t["timing"]["adapt_ms"] + t["timing"]["plan_ms"]
+            for t in run_log.ticks
+            if t.get("planner")
+        ]
         dist = np.array([t["distance_m"] for t in track]) if track else np.zeros(1)
         progress = track[-1]["progress_m"] if track else 0.0
         events = sum(len(t.get("events") or []) for t in run_log.ticks)
-        print(f"{c.name:<10} {dist.mean():>11.3f} {dist.max():>10.3f} {progress:>10.2f} "
-              f"{np.median(steps) if steps else float('nan'):>11.2f} {events:>6}")  # fmt: skip
+        print(
+            f"{c.name:<10} {dist.mean():>11.3f} {dist.max():>10.3f} {progress:>10.2f} "
+            f"{np.median(steps) if steps else float('nan'):>11.2f} {events:>6}"
+        )
         trajectories[c.name] = np.array(
-            [[t["pose"]["x"], t["pose"]["y"], t["pose"]["yaw"]] for t in run_log.ticks
-             if t.get("pose")]  # fmt: skip
+            [
+                [t["pose"]["x"], t["pose"]["y"], t["pose"]["yaw"]]
+                for t in run_log.ticks
+                if t.get("pose")
+            ]
         )
     if not args.no_plot:
         png = out / "trajectories.png"
@@ -106,8 +116,18 @@ def _episode(c: Contender, args: argparse.Namespace, log: Path) -> None:
     """One lockstep episode: the fake robot in a subprocess, `roach run` in another."""
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     sim = subprocess.Popen(
-        [sys.executable, "-m", "tools.cli", "sim", "--clock", "lockstep",
-         "--condition", args.condition, "--seed", str(args.seed)],  # fmt: skip
+        [
+            sys.executable,
+            "-m",
+            "tools.cli",
+            "sim",
+            "--clock",
+            "lockstep",
+            "--condition",
+            args.condition,
+            "--seed",
+            str(args.seed),
+        ],
         cwd=REPO,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
@@ -121,9 +141,25 @@ def _episode(c: Contender, args: argparse.Namespace, log: Path) -> None:
             _, err = sim.communicate(timeout=10)
             raise LinkError(f"the fake robot did not start: {err.strip().splitlines()[-1:]}")
         proc = subprocess.run(
-            [sys.executable, "-m", "tools.cli", "run", "--port", port, "--model", str(c.model),
-             "--mode", c.mode, "--task", args.task, "--steps", str(args.steps),
-             "--lockstep", "--log", str(log)],  # fmt: skip
+            [
+                sys.executable,
+                "-m",
+                "tools.cli",
+                "run",
+                "--port",
+                port,
+                "--model",
+                str(c.model),
+                "--mode",
+                c.mode,
+                "--task",
+                args.task,
+                "--steps",
+                str(args.steps),
+                "--lockstep",
+                "--log",
+                str(log),
+            ],
             cwd=REPO,
             env=env,
             check=False,
@@ -151,8 +187,9 @@ def _plot(trajectories: dict[str, np.ndarray], args: argparse.Namespace, png: Pa
         x0, y0, yaw0 = first[0]
         c, s = np.cos(yaw0), np.sin(yaw0)
         path = path_points(args.task)
-        world = np.stack([x0 + c * path[:, 0] - s * path[:, 1],
-                          y0 + s * path[:, 0] + c * path[:, 1]], axis=1)  # fmt: skip
+        world = np.stack(
+            [x0 + c * path[:, 0] - s * path[:, 1], y0 + s * path[:, 0] + c * path[:, 1]], axis=1
+        )
         ax.plot(world[:, 0], world[:, 1], "k--", lw=1, label=f"path ({args.task})")
     for name, xy in trajectories.items():
         if len(xy):

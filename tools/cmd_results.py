@@ -25,6 +25,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--reuse-sweep", action="store_true", help="take the sweep from WORK/sweep.json"
     )
+    parser.add_argument(
+        "--sweep-only", action="store_true", help="run the sweep into WORK/sweep.json and stop"
+    )
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--no-progress", action="store_true")
@@ -44,20 +47,15 @@ def run(args: argparse.Namespace) -> int:
     if args.eval_episodes < 1 or args.sweep_minutes < 0:
         raise ConfigError("--eval-episodes must be >= 1 and --sweep-minutes >= 0")
     progress = not args.no_progress
-    grbal_path, mb_path = args.models / "grbal.onnx", args.models / "mb.onnx"
-    grbal, mb = read_onnx(grbal_path), read_onnx(mb_path)
-    M, K, lr = grbal.M, grbal.K, grbal.inner_lr
     args.work.mkdir(parents=True, exist_ok=True)
     sets = collect_eval_sets(args.work, args.eval_episodes, args.seed, args.workers, progress)
-    table = {
-        label: {
-            "grbal": evaluate_model(grbal, eps, M, K, lr),
-            "mb": evaluate_model(mb, eps, M, K, lr),
-        }
-        for label, eps in sets.items()
-    }
     sweep_path = args.work / "sweep.json"
     sweep = None
+    if args.sweep_only:
+        sweep = run_sweep(args.data, args.work, args.sweep_minutes, args.seed, sets, progress)
+        sweep_path.write_text(json.dumps([asdict(r) for r in sweep], indent=1))
+        print(f"wrote {sweep_path}")
+        return 0
     if args.reuse_sweep:
         if not sweep_path.is_file():
             raise ConfigError(f"--reuse-sweep: {sweep_path} does not exist; run without it once")
@@ -68,6 +66,16 @@ def run(args: argparse.Namespace) -> int:
     elif args.sweep_minutes > 0:
         sweep = run_sweep(args.data, args.work, args.sweep_minutes, args.seed, sets, progress)
         sweep_path.write_text(json.dumps([asdict(r) for r in sweep], indent=1))
+    grbal_path, mb_path = args.models / "grbal.onnx", args.models / "mb.onnx"
+    grbal, mb = read_onnx(grbal_path), read_onnx(mb_path)
+    M, K, lr = grbal.M, grbal.K, grbal.inner_lr
+    table = {
+        label: {
+            "grbal": evaluate_model(grbal, eps, M, K, lr),
+            "mb": evaluate_model(mb, eps, M, K, lr),
+        }
+        for label, eps in sets.items()
+    }
     command = (
         f"roach results --out {args.out} --models {args.models} --data {args.data} "
         f"--eval-episodes {args.eval_episodes} --sweep-minutes {args.sweep_minutes:g} "
