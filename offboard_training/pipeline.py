@@ -56,7 +56,7 @@ def train_with_aggregation(
         collect(
             CollectConfig(
                 episodes=episodes_per_iteration,
-                seed=config.seed * 1000 + i,
+                seed=1_000_000 + config.seed * 1000 + i,
                 workers=workers,
                 policy="mpc",
                 model=str(model),

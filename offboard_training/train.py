@@ -28,7 +28,6 @@ from offboard_training.model import DynamicsModel, Normalizer, adapted_future_lo
 from offboard_training.version import code_version
 from offboard_training.windows import raw_arrays, to_transitions
 
-
 Z_INPUT = STATE_NAMES.index("z") - MODEL_INPUT_STATE_SLICE.start
 """Column of the height ``z`` in the model input."""
 

@@ -110,9 +110,9 @@ class ControllerConfig:
     loop: LoopConfig = field(default_factory=LoopConfig)
     link: LinkConfig = field(default_factory=LinkConfig)
     adaptation: AdaptationConfig = field(default_factory=AdaptationConfig)
-    planner: PlannerConfig = field(default_factory=lambda: PlannerConfig(fix_first_action=False))
-    """The first planned step is free: the command applies within milliseconds of the
-    state it was planned from (onboard compute), as in the training data's transitions."""
+    planner: PlannerConfig = field(default_factory=PlannerConfig)
+    """Random shooting as published by default: every candidate's first step is the
+    command in flight, sent at the tick's start (onboard.loop.Controller.tick)."""
     task: TaskConfig = field(default_factory=TaskConfig)
     """Path size and cost weights (onboard.tasks)."""
     task_name: str = "straight"

@@ -56,6 +56,8 @@ _POLL_S = 0.0005  # lockstep polling interval, small against the control period
 
 
 class PlannerLike(Protocol):
+    cfg: PlannerConfig
+
     def plan(
         self, rollout_cost: Any, action_in_flight: np.ndarray, low: np.ndarray, high: np.ndarray
     ) -> Any: ...
@@ -167,6 +169,9 @@ class Controller:
         self.states = StateBuilder()
         self.history = TransitionHistory(adapter.M)
         self.in_flight = self.nominal.copy()
+        self.pipelined = planner.cfg.fix_first_action
+        """Send the previous tick's plan at the start of each tick (see ``tick``)."""
+        self.next_command = self.nominal.copy()
         self.motors_on = False
         self.result = LoopResult()
         self._stop_reason: str | None = None
@@ -220,18 +225,30 @@ class Controller:
         return self.result
 
     def tick(self, k: int) -> None:
-        """One control tick: read, state, history, adapt, plan, command, log."""
+        """One control tick: read, state, history, (send), adapt, plan, (send), log.
+
+        Pipelined (``fix_first_action``, the published planner): the command planned at
+        the previous tick goes out first, at the tick's start, so it applies over exactly
+        the period the model predicts for it whatever the compute time; the plan then
+        keeps it as every candidate's first step and its second step is sent next tick.
+        Immediate: the plan's first step is sent as soon as the plan is done.
+        """
         t_start = time.monotonic()
         tel, pose = self.robot.latest_telemetry(), self.robot.latest_pose()
         state, fault = self._read_state(t_start, tel, pose)
         adapt: AdaptResult | None = None
         plan: Any = None
         action = self.nominal
+        sent: np.ndarray | None = None
         times = (0.0, 0.0)
         detail = ""
         track: TrackPoint | None = None
         if fault is None and state is not None:
             self.history.push_state(state)
+            if self.pipelined:
+                sent = self.next_command.copy()
+                self._send(sent)
+                self.history.push_action(sent)
             try:
                 track = self.objective.track(state)
                 adapt, plan, times = self._adapt_and_plan(state)
@@ -243,13 +260,18 @@ class Controller:
         if adapt is not None and adapt.fallback:
             self._count(k, safety.ADAPT_FALLBACK, "", events)
         if fault is None:
-            self._send(action)
-            self.history.push_action(action)
+            if self.pipelined:
+                self.next_command[:] = action
+            else:
+                self._send(action)
+                self.history.push_action(action)
+                sent = action
             self.result.step_times_s.append(times[0] + times[1])
         else:
+            sent = None
             self._safe_stop(k, fault, detail, events)
         self._log_tick(
-            k, t_start, tel, pose, state, fault, action, adapt, plan, track, times, events
+            k, t_start, tel, pose, state, fault, sent, action, adapt, plan, track, times, events
         )
 
     def shutdown(self) -> None:
@@ -333,6 +355,7 @@ class Controller:
             self._sent_at_s = time.monotonic()
             self.robot.set_leg_velocity(float(self.nominal[0]), float(self.nominal[1]))
         self.in_flight[:] = self.nominal
+        self.next_command[:] = self.nominal
         # No transition may span the stop, and rates must not difference across it.
         self.history.break_chain()
         self.states.reset()
@@ -348,7 +371,7 @@ class Controller:
             )
 
     def _log_tick(
-        self, k, t_start, tel, pose, state, fault, action, adapt, plan, track, times, events
+        self, k, t_start, tel, pose, state, fault, sent, planned, adapt, plan, track, times, events
     ):
         """Counts an overrun and writes the tick record (docs/log-format.md)."""
         late_s = time.monotonic() - (t_start if self.lockstep else self._deadline)
@@ -366,12 +389,19 @@ class Controller:
                     "pose": _stamped(pose),
                     "state": state,
                     "command": {
-                        "kind": "plan" if fault is None else "stop",
-                        "left_rev_s": float(action[0]) if fault is None else None,
-                        "right_rev_s": float(action[1]) if fault is None else None,
+                        "kind": "plan" if sent is not None else "stop",
+                        "left_rev_s": float(sent[0]) if sent is not None else None,
+                        "right_rev_s": float(sent[1]) if sent is not None else None,
                     },
                     "adaptation": None if adapt is None else asdict(adapt),
-                    "planner": None if plan is None else {"best_cost": float(plan.best_cost)},
+                    "planner": None
+                    if plan is None
+                    else {
+                        "best_cost": float(plan.best_cost),
+                        "planned_left_rev_s": float(planned[0]),
+                        "planned_right_rev_s": float(planned[1]),
+                        "pipelined": self.pipelined,
+                    },
                     "tracking": None if track is None else asdict(track),
                     "timing": {
                         "adapt_ms": times[0] * 1e3,
