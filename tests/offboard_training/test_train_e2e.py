@@ -57,6 +57,14 @@ def test_collect_train_export_end_to_end(tmp_path: Path) -> None:
         assert np.abs(dn - tdn.numpy()).max() <= 1e-5
         assert np.abs(d - td.numpy()).max() <= 1e-5
 
+    # the results command evaluates both files on fresh episodes of every evaluation set
+    doc = tmp_path / "results.md"
+    argv = ["results", "--out", str(doc), "--models", str(tmp_path), "--work", str(tmp_path / "w")]
+    assert main([*argv, "--eval-episodes", "1", "--sweep-minutes", "0", "--no-progress"]) == 0
+    table = json.loads((tmp_path / "w" / "table.json").read_text())
+    assert len(table) == 6 and all(row["grbal"]["windows"] > 0 for row in table.values())
+    assert "| missing_leg=RF" in doc.read_text()
+
 
 def test_collection_is_reproducible_across_worker_counts(tmp_path: Path) -> None:
     """Same seed -> identical episodes, whether collected by one worker or two."""
