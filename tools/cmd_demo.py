@@ -55,7 +55,7 @@ def run(args: argparse.Namespace) -> int:
         raise ConfigError(f"--task {args.task!r} unknown; valid: {', '.join(TASKS)}")
     if args.steps < 1:
         raise ConfigError(f"--steps {args.steps} out of range; valid: >= 1")
-    models = Path(args.models)
+    models = Path(args.models).resolve()
     contenders = [
         Contender("GrBAL", models / "grbal.onnx", "grbal"),
         Contender("MB", models / "mb.onnx", "none"),
@@ -63,8 +63,15 @@ def run(args: argparse.Namespace) -> int:
     for c in contenders:
         if not c.model.exists():
             raise ConfigError(f"model {c.model} missing; retrain with `make models`")
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
+    # Checked here, before any process starts, so a typo is one line naming the key.
+    from firmware_bridge.sim.conditions import parse_condition
+
+    parse_condition(args.condition)
+    out = Path(args.out).resolve()  # the subprocesses run in the repository folder
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ConfigError(f"--out {args.out}: cannot create the folder ({exc.strerror})") from None
     print(
         f"demo: task {args.task!r}, {args.steps} ticks at 10 Hz, condition "
         f"{args.condition!r}, simulator seed {args.seed}",
