@@ -72,6 +72,16 @@ class Robot(abc.ABC):
     @abc.abstractmethod
     def close(self) -> None: ...
 
+    def start_motors_nowait(self) -> None:
+        """START_MOTORS without waiting for the answer (for the control tick; the
+        telemetry's status flags say whether it took). Default: ``start_motors``."""
+        self.start_motors()
+
+    def stop_telemetry_nowait(self) -> None:
+        """STOP_TELEMETRY without waiting for the answer (for shutdown on a link that may be
+        dead). Default: ``stop_telemetry``."""
+        self.stop_telemetry()
+
     def wait_for_sample(self, after_monotonic_s: float, timeout_s: float) -> bool:
         """Blocks until a pose arrives later than ``after_monotonic_s`` (True) or timeout_s
         passes (False). The pose closes each telemetry + pose pair (docs/protocol.md), so

@@ -89,7 +89,10 @@ class SerialRobot(Robot):
     def hello(self, timeout_s: float = 1.0) -> dict[str, object]:
         attempts = max(1, round(timeout_s / self._request_timeout_s))
         reply = self.request(Hello(), attempts=attempts)
-        assert isinstance(reply, HelloReply)
+        if not isinstance(reply, HelloReply):
+            raise ProtocolError(
+                f"{self.url!r} answered Hello with {type(reply).__name__}, not HelloReply"
+            )
         if reply.protocol_version != PROTOCOL_VERSION:
             raise ProtocolError(
                 f"{self.url!r} speaks protocol version {reply.protocol_version}, "
@@ -113,6 +116,12 @@ class SerialRobot(Robot):
 
     def start_motors(self) -> None:
         self.request(StartMotors())
+
+    def start_motors_nowait(self) -> None:
+        self.send(StartMotors())
+
+    def stop_telemetry_nowait(self) -> None:
+        self.send(StopTelemetry())
 
     def set_leg_velocity(self, left_rev_s: float, right_rev_s: float) -> None:
         self.send(SetLegVelocity.from_rev_s(left_rev_s, right_rev_s))
@@ -162,7 +171,10 @@ class SerialRobot(Robot):
 
     def status(self) -> Status:
         reply = self.request(GetStatus())
-        assert isinstance(reply, Status)
+        if not isinstance(reply, Status):
+            raise ProtocolError(
+                f"{self.url!r} answered GetStatus with {type(reply).__name__}, not Status"
+            )
         return reply
 
     # --- transport ------------------------------------------------------------------

@@ -41,12 +41,23 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def _check_link(link: str) -> None:
+    """Refuses a --link path the symlink cannot be made at, before the pty opens."""
+    if os.path.lexists(link) and not os.path.islink(link):
+        raise ConfigError(f"--link {link!r} exists and is not a symlink; not replacing it")
+    parent = os.path.dirname(os.path.abspath(link))
+    if not os.path.isdir(parent):
+        raise ConfigError(f"--link {link!r}: directory {parent!r} does not exist")
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise ConfigError(f"--link {link!r}: directory {parent!r} is not writable")
+
+
 def run(args: argparse.Namespace) -> int:
     faults = parse_faults(args.faults)  # before the slow simulator import: fail fast
     if args.condition and args.condition_file:
         raise ConfigError("give --condition or --condition-file, not both")
-    if args.link and os.path.lexists(args.link) and not os.path.islink(args.link):
-        raise ConfigError(f"--link {args.link!r} exists and is not a symlink; not replacing it")
+    if args.link:
+        _check_link(args.link)
     from firmware_bridge.fake.firmware import FakeFirmware
     from firmware_bridge.fake.server import PtyServer
     from firmware_bridge.sim.conditions import load_condition_file, parse_condition
@@ -70,7 +81,8 @@ def run(args: argparse.Namespace) -> int:
     finally:
         for s, handler in previous.items():
             signal.signal(s, handler)
-        print("stats " + json.dumps(server.stats()), flush=True)
+        if server.path is not None:  # not when the pty could not be set up
+            print("stats " + json.dumps(server.stats()), flush=True)
     return 0
 
 

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from firmware_bridge.errors import ConfigError
-from firmware_bridge.records import ENCODER_COUNTS_PER_REV
+from firmware_bridge.records import DUTY_FULL_SCALE, ENCODER_COUNTS_PER_REV
 from firmware_bridge.sim.conditions import Condition, load_condition_file, parse_condition
 from firmware_bridge.state import ACTION_HIGH_REV_S, ACTION_LOW_REV_S, CONTROL_PERIOD_S
 
@@ -57,6 +57,13 @@ def run(args: argparse.Namespace) -> int:
     condition = condition_from_args(args)
     if not 0.0 < args.seconds <= 3600.0:
         raise ConfigError(f"--seconds {args.seconds:g} is out of range; valid: 0..3600")
+    if args.duty is not None and not all(
+        -DUTY_FULL_SCALE <= d <= DUTY_FULL_SCALE for d in args.duty
+    ):
+        raise ConfigError(
+            f"--duty {args.duty[0]} {args.duty[1]} is out of range; "
+            f"valid: -{DUTY_FULL_SCALE}..{DUTY_FULL_SCALE} each"
+        )
     from firmware_bridge.sim.robot import SimRobot  # mujoco loads once the input is valid
     from firmware_bridge.sim.sensors import wrap_pi
 

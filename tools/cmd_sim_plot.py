@@ -10,11 +10,13 @@ seeds, so the plot shows both what a condition does and how much the seeds scatt
 from __future__ import annotations
 
 import argparse
+import tempfile
 from pathlib import Path
 
 import numpy as np
 
 from firmware_bridge.errors import ConfigError
+from firmware_bridge.records import DUTY_FULL_SCALE
 from firmware_bridge.sim.conditions import parse_condition
 
 HELP = "plot one open-loop command under each condition family"
@@ -47,6 +49,11 @@ def run(args: argparse.Namespace) -> int:
         raise ConfigError(f"--seconds {args.seconds:g} is out of range; valid: 0..60")
     if not 1 <= args.seeds <= 20:
         raise ConfigError(f"--seeds {args.seeds} is out of range; valid: 1..20")
+    if not all(-DUTY_FULL_SCALE <= d <= DUTY_FULL_SCALE for d in args.duty):
+        raise ConfigError(
+            f"--duty {args.duty[0]} {args.duty[1]} is out of range; "
+            f"valid: -{DUTY_FULL_SCALE}..{DUTY_FULL_SCALE} each"
+        )
     for conditions in FAMILIES.values():
         for text in conditions:
             parse_condition(text)
@@ -54,6 +61,10 @@ def run(args: argparse.Namespace) -> int:
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib.backend_bases import FigureCanvasBase
+
+    out = Path(args.out)
+    _check_out(out, FigureCanvasBase.get_supported_filetypes())  # before the simulation
 
     from firmware_bridge.sim.robot import SimRobot
 
@@ -84,11 +95,36 @@ def run(args: argparse.Namespace) -> int:
         f"Open-loop duty {args.duty[0]}/{args.duty[1]} for {args.seconds:g} s from the origin "
         f"heading +x, {args.seeds} seeds per condition (nominal: carpet, grey)"
     )
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(out, dpi=90)
+    try:
+        fig.savefig(out, dpi=90)
+    except (OSError, ValueError) as exc:  # e.g. a full disk, an unknown suffix
+        msg = exc.strerror if isinstance(exc, OSError) else str(exc).splitlines()[0]
+        raise ConfigError(f"--out {str(out)!r}: cannot write the plot: {msg}") from None
     print(f"wrote {out}")
     return 0
+
+
+def _check_out(out: Path, formats: dict[str, str]) -> None:
+    """Checks the suffix of ``out`` is one of ``formats``, makes its folder and checks the
+    folder can take a new file; ConfigError if not."""
+    if out.suffix[1:].lower() not in formats:
+        raise ConfigError(
+            f"--out {str(out)!r}: unknown image type {out.suffix!r}; valid: "
+            + ", ".join(f".{f}" for f in sorted(formats))
+        )
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ConfigError(f"--out {str(out)!r}: cannot make its folder: {exc.strerror}") from None
+    if out.is_dir():
+        raise ConfigError(f"--out {str(out)!r} is a directory; give a .png file path")
+    try:  # a real file in the folder: access bits do not tell for root or /proc
+        with tempfile.TemporaryFile(dir=out.parent):
+            pass
+    except OSError as exc:
+        raise ConfigError(
+            f"--out {str(out)!r}: cannot write in its folder: {exc.strerror}"
+        ) from None
 
 
 def _trajectory(robot, condition: str, seed: int, args: argparse.Namespace, reported: bool):

@@ -11,6 +11,7 @@ each SET_LEG_VELOCITY advances one control period.
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Sequence
 from typing import Protocol
 
 from firmware_bridge.frame import PROTOCOL_VERSION, Frame, FrameDecoder
@@ -66,7 +67,9 @@ class Simulation(Protocol):
     def set_leg_velocity(self, left_rev_s: float, right_rev_s: float) -> None: ...
     def set_duty(self, left: int, right: int) -> None: ...
     def set_motors_enabled(self, on: bool) -> None: ...
-    def set_pid_gains(self, kp: float, ki: float, kd: float, *more: float) -> None: ...
+    def set_pid_gains(
+        self, kp: float, ki: float, kd: float, *more: float, right: Sequence[float] | None = None
+    ) -> None: ...
     def zero_encoders(self) -> None: ...
     def step(self, duration_s: float) -> None: ...
     def telemetry(self) -> Telemetry: ...
@@ -176,7 +179,10 @@ class FakeFirmware:
         elif isinstance(msg, ClearEmergencyStop):
             self.estopped = False
         elif isinstance(msg, SetPidGains):
-            sim.set_pid_gains(msg.left_kp, msg.left_ki, msg.left_kd, msg.left_kaw, msg.left_kff)
+            right = (msg.right_kp, msg.right_ki, msg.right_kd, msg.right_kaw, msg.right_kff)
+            sim.set_pid_gains(
+                msg.left_kp, msg.left_ki, msg.left_kd, msg.left_kaw, msg.left_kff, right=right
+            )
         elif isinstance(msg, ZeroEncoders):
             sim.zero_encoders()
         elif isinstance(msg, SetCommandTimeout):

@@ -20,6 +20,7 @@ import time
 import tty
 from typing import TextIO
 
+from firmware_bridge.errors import ConfigError
 from firmware_bridge.fake.faults import FaultSpec, FaultyChannel
 from firmware_bridge.fake.firmware import FakeFirmware
 
@@ -68,15 +69,22 @@ class PtyServer:
         tty.setraw(slave)
         os.set_blocking(master, False)
         self._master, self._slave = master, slave
-        self.path = os.ttyname(slave)
+        path = os.ttyname(slave)
         if self.link:
             tmp = f"{self.link}.tmp{os.getpid()}"
-            if os.path.lexists(tmp):
-                os.unlink(tmp)
-            os.symlink(self.path, tmp)
-            os.replace(tmp, self.link)  # atomic: a reconnecting host never sees a gap
+            try:
+                if os.path.lexists(tmp):
+                    os.unlink(tmp)
+                os.symlink(path, tmp)
+                os.replace(tmp, self.link)  # atomic: a reconnecting host never sees a gap
+            except OSError as exc:
+                self._close_pty()
+                raise ConfigError(
+                    f"--link {self.link!r}: cannot make the symlink: {exc.strerror}"
+                ) from None
+        self.path = path  # set only once serving can start (``roach sim`` reports stats)
         self._pending_out = bytearray(b"\x00")  # ends any partial frame at the host
-        return self.path
+        return path
 
     def _close_pty(self) -> None:
         for fd in (self._master, self._slave):

@@ -52,8 +52,9 @@ MOTOR_ARMATURE_KG_M2 = 4e-6
 """Rotor inertia reflected through the gearbox to the leg shaft."""
 
 TIMESTEP_S = 0.0025
-"""Physics step. The PID lives inside the physics (see robot.py), so it is evaluated every
-step: 400 Hz here against the firmware's 1 kHz (docs/simulator.md compares step sizes)."""
+"""Physics step. The PID lives inside the physics (see robot.py), so its Kp and Kd terms
+are evaluated every step: 400 Hz here against the firmware's 1 kHz (the Ki integral is
+updated every robot.CHUNK_S; docs/simulator.md compares step sizes)."""
 
 
 def _leg_xml(name: str, side_sign: float, phase_rad: float) -> str:

@@ -1,53 +1,48 @@
 """The simulated robot: the MuJoCo model plus the motor board's firmware behaviour.
 
-Per side, the firmware runs a leg-velocity PID at 1 kHz: a position reference integrates
-the velocity setpoint, and ``duty = Kp * (ref - q) + Ki * integral(ref - q) + Kd * (v_set - v)``,
-clamped to +-4000. The motor turns duty into leg torque
-``tau = gain * k_t * (duty / 4000 * V_batt - k_e * omega) / R`` (leg-side constants), so
-torque falls with speed, and the battery sags with the current it delivers,
-``V_batt = V0 - R_int * I``.
-
-For speed the PID and motor live inside MuJoCo (evaluated every physics step), so whole
-chunks of physics run in C:
-an integrator actuator whose activation is the position reference gives the Kp and Kd
-terms (``gain * (act - q) - bias * qdot``), a direct actuator adds ``Kd * v_set`` and the
-Ki term, the joint's actuator force range is the duty clamp, and the back-EMF torque
-``k_t * k_e / R * omega`` is joint damping. Between chunks of ``CHUNK_S`` the Python side
-integrates the Ki term and updates the battery voltage, the rough-ground planes, the tow
-sled and any condition switching on (docs/simulator.md explains the choices).
+``SimRobot`` runs the physics in chunks of ``CHUNK_S`` so that most of the time is spent
+in C: the drive (drive.py: the leg-velocity PID, the motors and the battery) lives inside
+the MuJoCo model, and between chunks the Python side updates the PID's integral, the
+battery voltage, the rough-ground planes, the tow sled and any condition switching on
+(docs/simulator.md explains the choices). It also reports the board's telemetry and the
+motion capture's pose, with their noise.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 
 import mujoco
 import numpy as np
 
-from firmware_bridge.records import (
-    DUTY_FULL_SCALE,
-    ENCODER_COUNTS_PER_REV,
-    Pose,
-    Telemetry,
-)
+from firmware_bridge.records import ENCODER_COUNTS_PER_REV, Pose, Telemetry
 from firmware_bridge.sim import model as M
 from firmware_bridge.sim import sensors, terrain
 from firmware_bridge.sim.conditions import LEG_NAMES, Condition, as_condition
+from firmware_bridge.sim.drive import (  # the drive's constants, importable from here too
+    BATTERY_R_OHM,
+    DEFAULT_PID_GAINS,
+    GEARBOX_DAMPING_NMS_RAD,
+    INTEGRAL_LIMIT_DUTY,
+    K_E_V_S_PER_RAD,
+    MOTOR_R_OHM,
+    Drive,
+)
 from firmware_bridge.sim.tow import Sled
 
-# Motor and battery, leg-side equivalents (gearbox folded in), SI units.
-K_E_V_S_PER_RAD = 0.04
-"""Back-EMF constant: 2.3 V at 9 leg rev/s, so about 15 rev/s unloaded at 3.9 V (the
-published top speed is about 15 strides/s). The torque constant equals it (N m / A)."""
-MOTOR_R_OHM = 8.0
-GEARBOX_DAMPING_NMS_RAD = 6e-5
-"""Viscous gearbox and linkage friction at the leg shaft: 3.4 mN m at 9 rev/s."""
-BATTERY_R_OHM = 1.0
-"""Battery internal resistance plus wiring and connector (a small, well-used 1S LiPo)."""
-DEFAULT_PID_GAINS = (1800.0, 200.0, 100.0)
-"""Kp duty per rad of position error, Ki duty per rad s, Kd duty per rad/s of velocity error."""
-INTEGRAL_LIMIT_DUTY = 2000.0
-"""Anti-windup: the Ki term is held within +-this many duty units."""
+__all__ = [
+    "BATTERY_R_OHM",
+    "CHUNK_S",
+    "DEFAULT_PID_GAINS",
+    "GEARBOX_DAMPING_NMS_RAD",
+    "INTEGRAL_LIMIT_DUTY",
+    "K_E_V_S_PER_RAD",
+    "MOTOR_R_OHM",
+    "SETTLE_S",
+    "SimRobot",
+]
+
 CHUNK_S = 0.02
 """Physics runs in C for this long between Python-side updates (a multiple of the step)."""
 SETTLE_S = 0.3
@@ -57,12 +52,11 @@ SETTLE_S = 0.3
 FLIPPED_COS = math.cos(math.radians(70.0))
 _TWO_PI = 2.0 * math.pi
 _COUNTS_PER_RAD = ENCODER_COUNTS_PER_REV / _TWO_PI
-_SIDES = ("L", "R")
 
 
 class SimRobot:
     """MuJoCo robot + the motor board's firmware behaviour (leg-velocity PID, duty
-    saturation, back-EMF, battery sag), evaluated every 2.5 ms physics step.
+    saturation, back-EMF, battery sag; drive.py), on a 2.5 ms physics step.
 
     Units: leg rev/s for setpoints, duty -4000..4000, seconds. ``telemetry()`` and
     ``pose()`` report in firmware and tracker units with noise; ``true_pose()`` is exact.
@@ -74,17 +68,10 @@ class SimRobot:
         self.data = mujoco.MjData(self.model)
         m = self.model
         jid = {n: mujoco.mj_name2id(m, mujoco.mjtObj.mjOBJ_JOINT, n) for n in LEG_NAMES}
-        self._motor_jnt = [jid["LF"], jid["RF"]]
-        self._qadr = [int(m.jnt_qposadr[j]) for j in self._motor_jnt]
-        self._vadr = [int(m.jnt_dofadr[j]) for j in self._motor_jnt]
+        self._condition = as_condition(condition)
+        self._drive = Drive(m, self.data, self._condition.at(0.0).battery_v)
+        self._qadr, self._vadr = self._drive.qadr, self._drive.vadr  # the driven (front) legs
         self._leg_qadr = {n: int(m.jnt_qposadr[jid[n]]) for n in LEG_NAMES}
-        self._pid_act = [
-            mujoco.mj_name2id(m, mujoco.mjtObj.mjOBJ_ACTUATOR, f"pid_{s}") for s in _SIDES
-        ]
-        self._ff_act = [
-            mujoco.mj_name2id(m, mujoco.mjtObj.mjOBJ_ACTUATOR, f"ff_{s}") for s in _SIDES
-        ]
-        self._ref_adr = [int(m.actuator_actadr[a]) for a in self._pid_act]
         self._torso = mujoco.mj_name2id(m, mujoco.mjtObj.mjOBJ_BODY, "torso")
         self._payload = mujoco.mj_name2id(m, mujoco.mjtObj.mjOBJ_BODY, "payload")
         self._grounds = [mujoco.mj_name2id(m, mujoco.mjtObj.mjOBJ_GEOM, "ground")] + [
@@ -100,14 +87,7 @@ class SimRobot:
             for n in LEG_NAMES
         }
         self._sled = Sled()
-        for j in self._motor_jnt:
-            # Back-EMF braking (k_t k_e / R) plus gearbox friction, both viscous at the shaft.
-            m.dof_damping[m.jnt_dofadr[j]] = (
-                K_E_V_S_PER_RAD**2 / MOTOR_R_OHM + GEARBOX_DAMPING_NMS_RAD
-            )
-            m.jnt_actfrclimited[j] = 1
         self._rng = np.random.default_rng(seed)
-        self._condition = as_condition(condition)
         self.reset(seed, condition)
 
     # ----------------------------------------------------------------- episode
@@ -131,14 +111,9 @@ class SimRobot:
         phases = {"L": phase, "R": phase + self._rng.normal(0.0, 0.2)}
         for name, adr in self._leg_qadr.items():
             d.qpos[adr] = phases[name[0]]
-        self._kp, self._ki, self._kd = DEFAULT_PID_GAINS
-        self._mode = "duty"  # "duty" (open loop), "pid", or "off"
-        self._duty_cmd = [0.0, 0.0]
-        self._vref = [0.0, 0.0]  # rad/s
-        self._integral = [0.0, 0.0]  # rad s
+        self._drive.reset(self._condition.at(0.0).battery_v)
         self._enc_zero = np.zeros(2, dtype=np.int64)
         self._applied: Condition | None = None
-        self._v0 = self._vbatt = self._condition.at(0.0).battery_v
         mujoco.mj_kinematics(m, d)
         self._apply_condition(self._condition.at(0.0))
         mujoco.mj_step(m, d, nstep=round(SETTLE_S / m.opt.timestep))
@@ -166,33 +141,29 @@ class SimRobot:
     # ---------------------------------------------------------------- commands
     def set_leg_velocity(self, left_rev_s: float, right_rev_s: float) -> None:
         """PID setpoints in leg rev/s; turns PID mode on (the reference starts at the leg)."""
-        if self._mode != "pid":
-            self._mode = "pid"
-            for i in range(2):
-                self.data.act[self._ref_adr[i]] = self.data.qpos[self._qadr[i]]
-            self._integral = [0.0, 0.0]
-        self._vref = [float(left_rev_s) * _TWO_PI, float(right_rev_s) * _TWO_PI]
-        self._update_motor()
+        self._drive.set_leg_velocity(left_rev_s, right_rev_s)
 
     def set_duty(self, left: int, right: int) -> None:
         """Open-loop PWM duty, -4000..4000 (clamped); PID off."""
-        self._mode = "duty"
-        self._duty_cmd = [
-            float(min(DUTY_FULL_SCALE, max(-DUTY_FULL_SCALE, v))) for v in (left, right)
-        ]
-        self._update_motor()
+        self._drive.set_duty(left, right)
 
     def set_motors_enabled(self, on: bool) -> None:
         """Off: duty 0 (the shorted motor brakes through its back-EMF). On: duty 0 until
         the next command."""
-        self._mode = "duty" if on else "off"
-        self._duty_cmd = [0.0, 0.0]
-        self._update_motor()
+        self._drive.set_motors_enabled(on)
 
-    def set_pid_gains(self, kp: float, ki: float, kd: float, *_more: float) -> None:
-        """Firmware units (see DEFAULT_PID_GAINS); extra firmware terms are accepted and ignored."""
-        self._kp, self._ki, self._kd = float(kp), float(ki), float(kd)
-        self._update_motor()
+    def set_pid_gains(
+        self, kp: float, ki: float, kd: float, *more: float, right: Sequence[float] | None = None
+    ) -> None:
+        """Kp, Ki, Kd in firmware units (see DEFAULT_PID_GAINS) for the left side, and for
+        the right side too unless ``right`` gives its own (Kp, Ki, Kd, ...). Extra firmware
+        terms (Kaw, Kff) are accepted and ignored: the anti-windup is INTEGRAL_LIMIT_DUTY."""
+        self._drive.set_pid_gains(kp, ki, kd, *more, right=right)
+
+    @property
+    def pid_gains(self) -> tuple[tuple[float, float, float], tuple[float, float, float]]:
+        """The (Kp, Ki, Kd) in force, (left, right), firmware units."""
+        return self._drive.pid_gains
 
     def zero_encoders(self) -> None:
         """Makes the current leg positions read zero counts."""
@@ -221,65 +192,17 @@ class SimRobot:
                 self._after_chunk(CHUNK_S)
 
     def _after_chunk(self, elapsed_s: float) -> None:
-        """Firmware and battery bookkeeping between chunks (scalar code: this runs ~100
+        """Drive, tow and ground bookkeeping between chunks (scalar code: this runs ~50
         times per simulated second, so it avoids small-array numpy calls)."""
-        qpos, qvel, act = self.data.qpos, self.data.qvel, self.data.act
+        qvel = self.data.qvel
         self._vel_prev = self._vel_last
         self._vel_last = (self.data.time, qvel[0], qvel[1], qvel[2])
-        duty = self._duty_now()
-        if self._mode == "pid" and self._ki > 0.0:
-            lim = INTEGRAL_LIMIT_DUTY / self._ki
-            for i in (0, 1):
-                acc = self._integral[i] + (act[self._ref_adr[i]] - qpos[self._qadr[i]]) * elapsed_s
-                self._integral[i] = min(lim, max(-lim, acc))
-        # Battery current: each H-bridge draws its duty fraction of its motor's current.
-        i_batt = 0.0
-        for i in (0, 1):
-            frac = duty[i] / DUTY_FULL_SCALE
-            i_motor = (frac * self._vbatt - K_E_V_S_PER_RAD * qvel[self._vadr[i]]) / MOTOR_R_OHM
-            i_batt += frac * i_motor
-        self._vbatt = self._v0 - BATTERY_R_OHM * max(0.0, i_batt)
+        self._drive.after_chunk(elapsed_s)
         if self._applied is not None and self._applied.tow_g > 0.0:
             self._update_tow()
         if self._roughness_m > 0.0:
             self._update_ground()
-        self._update_motor()
-
-    def _duty_now(self) -> list[float]:
-        """The duty the firmware is applying now, [left, right]."""
-        if self._mode != "pid":
-            return [float(self._duty_cmd[0]), float(self._duty_cmd[1])]
-        qpos, qvel, act = self.data.qpos, self.data.qvel, self.data.act
-        out = []
-        for i in (0, 1):
-            raw = (
-                self._kp * (act[self._ref_adr[i]] - qpos[self._qadr[i]])
-                + self._ki * self._integral[i]
-                + self._kd * (self._vref[i] - qvel[self._vadr[i]])
-            )
-            out.append(min(DUTY_FULL_SCALE, max(-DUTY_FULL_SCALE, float(raw))))
-        return out
-
-    def _update_motor(self) -> None:
-        """Pushes the PID gains, duty feed-forward and torque-per-duty into the model."""
-        m, ctrl = self.model, self.data.ctrl
-        gain, bias, frc = m.actuator_gainprm, m.actuator_biasprm, m.jnt_actfrcrange
-        on = self._mode == "pid"
-        for i in (0, 1):
-            # Leg torque per duty unit at the present battery voltage and motor gain.
-            c = self._gain[i] * K_E_V_S_PER_RAD * self._vbatt / (DUTY_FULL_SCALE * MOTOR_R_OHM)
-            pid, ff, jnt = self._pid_act[i], self._ff_act[i], self._motor_jnt[i]
-            gain[pid, 0] = c * self._kp if on else 0.0
-            bias[pid, 1] = -c * self._kp if on else 0.0
-            bias[pid, 2] = -c * self._kd if on else 0.0
-            gain[ff, 0] = c
-            ctrl[pid] = self._vref[i] if on else 0.0
-            if on:
-                ctrl[ff] = self._kd * self._vref[i] + self._ki * self._integral[i]
-            else:
-                ctrl[ff] = self._duty_cmd[i] if self._mode == "duty" else 0.0
-            frc[jnt, 0] = -c * DUTY_FULL_SCALE
-            frc[jnt, 1] = c * DUTY_FULL_SCALE
+        self._drive.push()
 
     # --------------------------------------------------------------- conditions
     def _apply_condition(self, cond: Condition) -> None:
@@ -313,14 +236,10 @@ class SimRobot:
                 M.BODY_HALF_SIZE_M[2] + 0.004,
             )
             mujoco.mj_setConst(m, mujoco.MjData(m))
-        if cond.battery_v != self._v0:  # a new battery: the present sag carries over
-            self._vbatt += cond.battery_v - self._v0
-            self._v0 = cond.battery_v
         if cond.tow_g > 0.0 and (prev is None or prev.tow_g <= 0.0):
             self._hitch_sled()  # a tow hitched now starts straight behind, tether taut
         self._applied = cond
-        self._gain = (cond.gain_left, cond.gain_right)
-        self._update_motor()
+        self._drive.set_condition(cond.gain_left, cond.gain_right, cond.battery_v)
 
     def _update_ground(self) -> None:
         """Moves each leg's ground plane to the rough ground under its hip."""
@@ -370,17 +289,17 @@ class SimRobot:
         """The motor board's telemetry record of now: raw units, with sensor noise."""
         d = self.data
         q = d.qpos[self._qadr]
-        ref = d.act[self._ref_adr] if self._mode == "pid" else q
+        ref = d.act[self._drive.ref_adr] if self._drive.mode == "pid" else q
         zero = self._enc_zero
         return sensors.telemetry_record(
             d.time,
             (round(q[0] * _COUNTS_PER_RAD) - zero[0], round(q[1] * _COUNTS_PER_RAD) - zero[1]),
             (round(ref[0] * _COUNTS_PER_RAD) - zero[0], round(ref[1] * _COUNTS_PER_RAD) - zero[1]),
-            self._duty_now(),
+            self._drive.duty_now(),
             d.qvel[3:6],  # the free joint's angular velocity is in the body frame
             self._specific_force(),
             K_E_V_S_PER_RAD * d.qvel[self._vadr],
-            self._vbatt,
+            self._drive.vbatt,
             self._noise_rng,
         )
 
@@ -430,7 +349,7 @@ class SimRobot:
     @property
     def battery_v(self) -> float:
         """Battery terminal voltage now, V (no noise)."""
-        return self._vbatt
+        return self._drive.vbatt
 
     @property
     def sled_xy(self) -> np.ndarray | None:

@@ -14,7 +14,7 @@ from tools.cli import main
 
 
 def test_parse_faults_full_string():
-    """The issue's example string parses to the documented fields."""
+    """The README's fault example string parses to the documented fields."""
     spec = parse_faults("corrupt=0.01,drop=0.05,delay_ms=30,jitter_ms=20,disconnect_at=5:1")
     assert spec == FaultSpec(0.01, 0.05, 30.0, 20.0, ((5.0, 1.0),))
     assert parse_faults("") == FaultSpec()
@@ -44,6 +44,19 @@ def test_cli_rejects_bad_faults_with_exit_2(capsys):
     assert main(["sim", "--faults", "bogus=1"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "bogus" in err[0] and "drop=" in err[0]
+
+
+@pytest.mark.parametrize(
+    ("link", "says"),
+    [("/nonexistent/dir/x", "does not exist"), ("/proc/x", "/proc/x")],
+)
+def test_cli_rejects_unusable_link_with_exit_2(capsys, link, says):
+    """`roach sim --link` where no symlink can be made exits 2 with one line naming --link."""
+    assert main(["sim", "--link", link]) == 2
+    captured = capsys.readouterr()
+    err = captured.err.strip().splitlines()
+    assert len(err) == 1 and "--link" in err[0] and says in err[0]
+    assert captured.out == ""  # no pty path and no stats line
 
 
 def _frames(n: int) -> bytes:

@@ -17,6 +17,7 @@ from firmware_bridge.messages import (
     PoseMsg,
     SetCommandTimeout,
     SetLegVelocity,
+    SetPidGains,
     StartMotors,
     StartTelemetry,
     TelemetryMsg,
@@ -81,3 +82,23 @@ def test_lockstep_step_order_and_timestamps(sim):
         assert out[1].record.timestamp_us == out[2].pose.timestamp_us == 100_000 * (k + 1)
     out = _replies(fw.receive(encode_message(SetLegVelocity(-1, 5000), 9)))
     assert isinstance(out[0], Nack) and out[1].record.timestamp_us == 400_000
+
+
+def test_pid_gains_apply_per_side(sim):
+    """SET_PID_GAINS sets each side's own gains: zero right gains leave the right legs still."""
+    sim.reset(seed=0)
+    fw = FakeFirmware(sim, lockstep=True)
+    gains = SetPidGains(1500, 300, 80, 7, 9, 0, 0, 0, 7, 9)
+    cmds = [gains, StartTelemetry(10), StartMotors()]
+    out = _replies(fw.receive(b"".join(encode_message(m, i) for i, m in enumerate(cmds))))
+    assert [type(m) for m in out] == [Ack, Ack, Ack]
+    assert sim.pid_gains == ((1500.0, 300.0, 80.0), (0.0, 0.0, 0.0))
+    start = sim.telemetry()
+    for k in range(3):
+        out = _replies(fw.receive(encode_message(SetLegVelocity(6000, 6000), 3 + k)))
+    tel = out[1].record
+    assert tel.right_duty == 0 and tel.left_duty != 0
+    left_turned = abs(tel.left_pos - start.left_pos)
+    assert left_turned > 0.5 * 2**16  # over half a turn in 0.3 s
+    # The undriven right legs only get pushed about by the body and the ground.
+    assert abs(tel.right_pos - start.right_pos) < 0.2 * left_turned

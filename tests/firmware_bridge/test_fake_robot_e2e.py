@@ -244,7 +244,7 @@ def _fault_run(tmp_path, seconds: float, cuts: list[tuple[float, float]], rate_h
 
 
 def test_faults_counted_and_link_reconnects_after_disconnect(tmp_path):
-    """Under the issue's faults telemetry flows, counters match injection, the port reconnects."""
+    """Under the README's fault example telemetry flows, counters match, the port reconnects."""
     _fault_run(tmp_path, 6.0, [(2.5, 1.0)], 250)
 
 

@@ -40,3 +40,25 @@ def test_sim_plot_writes_a_png(tmp_path: Path):
     out = tmp_path / "img" / "conditions.png"
     assert main(["sim-plot", "--out", str(out), "--seconds", "0.2", "--seeds", "1"]) == 0
     assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+@pytest.mark.parametrize(
+    ("argv", "says"),
+    [
+        (
+            ["sim-check", "--duty", "99999", "0"],
+            "--duty 99999 0 is out of range; valid: -4000..4000",
+        ),
+        (
+            ["sim-plot", "--duty", "0", "-4001"],
+            "--duty 0 -4001 is out of range; valid: -4000..4000",
+        ),
+        (["sim-plot", "--out", "/proc/x.png"], "--out '/proc/x.png'"),
+        (["sim-plot", "--out", "plot.txt"], "unknown image type '.txt'; valid: "),
+    ],
+)
+def test_bad_duty_and_out_are_one_line_exit_2(capsys: pytest.CaptureFixture[str], argv, says):
+    """A --duty out of range, or an unwritable or non-image --out: one line, exit 2, at once."""
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and says in err[0]
