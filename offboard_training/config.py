@@ -54,6 +54,13 @@ class TrainConfig:
     """Outer steps per epoch (an epoch is a fixed number of steps, not a data pass)."""
     patience: int = 8
     """Early stopping: epochs without a validation improvement before stopping."""
+    lr_decay: float = 1.0
+    """Outer learning-rate factor applied after ``lr_decay_patience`` epochs without a
+    validation improvement (1.0 = constant rate)."""
+    lr_decay_patience: int = 4
+    """Epochs without improvement (since the best or the last decay) before a decay."""
+    max_lr_decays: int = 2
+    """Most decays per run."""
     max_minutes: float = 0.0
     """Wall-clock cap in minutes (0 = none). A run cut by the clock is not reproducible."""
     val_fraction: float = 0.15
@@ -88,6 +95,12 @@ class TrainConfig:
                 raise bad(name, "an integer >= 1")
         if not isinstance(self.patience, int) or self.patience < 1:
             raise bad("patience", "an integer >= 1")
+        if not isinstance(self.lr_decay_patience, int) or self.lr_decay_patience < 1:
+            raise bad("lr_decay_patience", "an integer >= 1")
+        if not isinstance(self.max_lr_decays, int) or self.max_lr_decays < 0:
+            raise bad("max_lr_decays", "an integer >= 0")
+        if not (isinstance(self.lr_decay, int | float) and 0.0 < self.lr_decay <= 1.0):
+            raise bad("lr_decay", "a number in (0, 1]")
         for name in (
             "inner_lr",
             "outer_lr",

@@ -8,7 +8,7 @@ M past transitions. Both are means over K x 24 elements, then over windows.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import torch
@@ -31,6 +31,10 @@ class WindowErrors:
     """Standard error of ``after`` over windows."""
     improved: float = float("nan")
     """Share of windows whose error the step lowered."""
+    before_w: np.ndarray = field(default_factory=lambda: np.zeros(0), repr=False)
+    """Per-window errors without the step [W] (for paired comparisons)."""
+    after_w: np.ndarray = field(default_factory=lambda: np.zeros(0), repr=False)
+    """Per-window errors after the step [W]."""
 
     def to_json(self) -> dict:
         return {
@@ -80,7 +84,22 @@ def errors_at(
             after.append(after_fn(detached, xp, yp, xf, yf, inner_lr).numpy())
     b, a = np.concatenate(before).astype(np.float64), np.concatenate(after).astype(np.float64)
     n = len(starts)
-    return WindowErrors(float(b.mean()), float(a.mean()), n, _se(b), _se(a), float(np.mean(a < b)))
+    return WindowErrors(
+        float(b.mean()), float(a.mean()), n, _se(b), _se(a), float(np.mean(a < b)), b, a
+    )
+
+
+def paired(x: np.ndarray, y: np.ndarray, groups: np.ndarray | None = None) -> tuple[float, float]:
+    """Mean of ``x - y`` over the same windows [W], and its standard error.
+
+    With ``groups`` [W] (e.g. the episode of each window) the error is over group means,
+    because overlapping windows of one episode are not independent samples.
+    """
+    d = np.asarray(x) - np.asarray(y)
+    if groups is None:
+        return float(d.mean()), _se(d)
+    means = np.array([d[groups == g].mean() for g in np.unique(groups)])
+    return float(d.mean()), _se(means)
 
 
 def _se(v: np.ndarray) -> float:

@@ -9,16 +9,19 @@ model and for the shipped MB model with the same step (GrBAL's ``inner_lr``, M a
 
 from __future__ import annotations
 
+import itertools
 import json
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
+
 from offboard_training.collect import CollectConfig, collect
 from offboard_training.config import TrainConfig
 from offboard_training.dataset import Episode, load_dataset
-from offboard_training.evaluate import WindowErrors, errors_at
+from offboard_training.evaluate import WindowErrors, errors_at, paired
 from offboard_training.export import OnnxModel, read_onnx
 from offboard_training.model import parameter_count, planning_flops
 from offboard_training.train import train
@@ -34,6 +37,7 @@ EVAL_SETS: tuple[tuple[str, str], ...] = (
     ("slope_deg=10 (carpet)", "terrain=carpet,slope_deg=10"),
     ("gain_left=0.5 (carpet)", "terrain=carpet,gain_left=0.5"),
     ("terrain=gravel (unseen)", "terrain=gravel"),
+    ("training terrain carpet, nominal (reference for the carpet rows)", "terrain=carpet"),
 )
 """(label, condition string); the empty string samples the training conditions."""
 
@@ -69,6 +73,18 @@ def evaluate_model(
     data = to_transitions(episodes, model.norm)
     starts = data.window_starts(M + K, EVAL_STRIDE)
     return errors_at(model.params, data, starts, M, K, inner_lr)
+
+
+def window_episodes(episodes: Sequence[Episode], M: int, K: int) -> np.ndarray:
+    """The episode index of every evaluation window (same order as ``evaluate_model``)."""
+    lengths = [ep.steps for ep in episodes]
+    bounds = np.concatenate([[0], np.cumsum(lengths)])
+    ids = [
+        np.full(len(range(a, b - (M + K) + 1, EVAL_STRIDE)), i)
+        for i, (a, b) in enumerate(itertools.pairwise(bounds))
+        if b - a >= M + K
+    ]
+    return np.concatenate(ids) if ids else np.zeros(0, dtype=np.int64)
 
 
 @dataclass(frozen=True)
@@ -143,6 +159,7 @@ def results_markdown(
     mb_path: Path,
     grbal: OnnxModel,
     table: dict[str, dict[str, WindowErrors]],
+    groups: dict[str, np.ndarray],
     sweep: list[SweepRow] | None,
     sweep_minutes: float,
     eval_episodes: int,
@@ -170,18 +187,40 @@ def results_markdown(
         "same step. Mean over windows +- standard error; *improved* = share of windows the "
         "step made better. Lower is better.",
         "",
+        "The two last columns are paired over the same windows: mean difference +- its "
+        "standard error over the episodes' means (windows of one episode overlap, so they "
+        "are not counted as independent). Negative = the step lowers GrBAL's error / GrBAL "
+        "after its step predicts better than MB.",
+        "",
         "| evaluation set | windows | GrBAL before | GrBAL after | improved | MB before "
-        "| MB after (same step) | GrBAL after / MB before |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|",
+        "| MB after (same step) | GrBAL after - before | GrBAL after - MB before |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
+    verdicts: dict[str, dict[bool, list[str]]] = {
+        "step": {True: [], False: []},
+        "mb": {True: [], False: []},
+    }
     for label, row in table.items():
         g, m = row["grbal"], row["mb"]
+        step = paired(g.after_w, g.before_w, groups[label])
+        vs_mb = paired(g.after_w, m.before_w, groups[label])
         lines.append(
             f"| {label} | {g.windows} | {_pm(g.before, g.before_se)} | "
             f"**{_pm(g.after, g.after_se)}** | {g.improved:.0%} | {_pm(m.before, m.before_se)} | "
-            f"{_pm(m.after, m.after_se)} | {g.after / m.before:.2f} |"
+            f"{_pm(m.after, m.after_se)} | {_pm(*step)} | {_pm(*vs_mb)} |"
         )
-    lines += [""]
+        verdicts["step"][_clear(*step)].append(label)
+        verdicts["mb"][_clear(*vs_mb)].append(label)
+    lines += [
+        "",
+        "Read off the paired columns (clearly = more than two standard errors below zero):",
+        "",
+        f"- the step clearly lowers GrBAL's error on: {_join(verdicts['step'][True])}; "
+        f"not on: {_join(verdicts['step'][False])}.",
+        f"- GrBAL after its step is clearly below MB on: {_join(verdicts['mb'][True])}; "
+        f"not on: {_join(verdicts['mb'][False])}.",
+        "",
+    ]
     if sweep:
         lines += _sweep_markdown(sweep, sweep_minutes, meta["roach.hidden"])
     return "\n".join(lines) + "\n"
@@ -197,7 +236,9 @@ def _sweep_markdown(sweep: list[SweepRow], minutes: float, shipped: str) -> list
         "sooner). Validation = the held-out-by-episode split of the training data (K-step "
         "error, windows of stride K); *unseen* = mean GrBAL after-step error over the "
         "unseen-condition evaluation sets above. Planning cost = multiply-adds x 2 for "
-        "N=1000 candidates x H=5 steps per control step (x10 per second at 10 Hz).",
+        "N=1000 candidates x H=5 steps per control step (x10 per second at 10 Hz). "
+        "`roach results` without `--reuse-sweep` reruns the sweep (`--sweep-only` runs just "
+        "the sweep into the work folder's sweep.json).",
         "",
         "| hidden | parameters | planning GFLOP/step | GrBAL val before | GrBAL val after "
         "| GrBAL unseen after | MB val one-step | MB val before | MB val after | minutes |",
@@ -223,6 +264,7 @@ def _sweep_markdown(sweep: list[SweepRow], minutes: float, shipped: str) -> list
         f"**{name}** ({pick.gflop:.2f} GFLOP per control step); the shipped models are "
         f"{shipped.replace(',', 'x')}"
         + (" (agrees)." if name == shipped.replace(",", "x") else "."),
+        "",
     ]
     for r in smaller:
         gap = r.grbal["val_after"] / pick.grbal["val_after"] - 1.0
@@ -233,6 +275,14 @@ def _sweep_markdown(sweep: list[SweepRow], minutes: float, shipped: str) -> list
         )
     lines.append("")
     return lines
+
+
+def _clear(mean: float, se: float) -> bool:
+    return bool(mean + 2.0 * se < 0.0)
+
+
+def _join(labels: list[str]) -> str:
+    return "; ".join(labels) if labels else "none"
 
 
 def _pm(mean: float, se: float) -> str:

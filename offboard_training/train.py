@@ -106,6 +106,7 @@ def train(
     best_val, best_epoch, best_state = float("inf"), 0, copy.deepcopy(model.state_dict())
     history: list[dict] = []
     stopped_by = "epochs"
+    decays, last_change = 0, 0
     bar = tqdm(range(1, config.epochs + 1), desc=f"train {config.algo}", disable=not progress)
     for epoch in bar:
         losses = []
@@ -121,6 +122,7 @@ def train(
         score = val.after if config.algo == "grbal" else val_mse
         row = {
             "epoch": epoch,
+            "lr": opt.param_groups[0]["lr"],
             "train_loss": float(np.mean(losses)),
             "val_mse": val_mse,
             "val_before_step": val.before,
@@ -141,6 +143,15 @@ def train(
         if epoch - best_epoch >= config.patience:
             stopped_by = "patience"
             break
+        # a plateau lowers the outer learning rate (at most max_lr_decays times)
+        if (
+            config.lr_decay < 1.0
+            and decays < config.max_lr_decays
+            and epoch - max(best_epoch, last_change) >= config.lr_decay_patience
+        ):
+            for group in opt.param_groups:
+                group["lr"] *= config.lr_decay
+            decays, last_change = decays + 1, epoch
         if config.max_minutes and time.monotonic() - t0 > 60.0 * config.max_minutes:
             stopped_by = "clock"
             break

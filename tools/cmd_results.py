@@ -42,11 +42,15 @@ def run(args: argparse.Namespace) -> int:
         evaluate_model,
         results_markdown,
         run_sweep,
+        window_episodes,
     )
 
     if args.eval_episodes < 1 or args.sweep_minutes < 0:
         raise ConfigError("--eval-episodes must be >= 1 and --sweep-minutes >= 0")
     progress = not args.no_progress
+    grbal_path, mb_path = args.models / "grbal.onnx", args.models / "mb.onnx"
+    if not args.sweep_only:  # a missing model fails before any collection
+        grbal, mb = read_onnx(grbal_path), read_onnx(mb_path)
     args.work.mkdir(parents=True, exist_ok=True)
     sets = collect_eval_sets(args.work, args.eval_episodes, args.seed, args.workers, progress)
     sweep_path = args.work / "sweep.json"
@@ -66,8 +70,6 @@ def run(args: argparse.Namespace) -> int:
     elif args.sweep_minutes > 0:
         sweep = run_sweep(args.data, args.work, args.sweep_minutes, args.seed, sets, progress)
         sweep_path.write_text(json.dumps([asdict(r) for r in sweep], indent=1))
-    grbal_path, mb_path = args.models / "grbal.onnx", args.models / "mb.onnx"
-    grbal, mb = read_onnx(grbal_path), read_onnx(mb_path)
     M, K, lr = grbal.M, grbal.K, grbal.inner_lr
     table = {
         label: {
@@ -76,13 +78,22 @@ def run(args: argparse.Namespace) -> int:
         }
         for label, eps in sets.items()
     }
+    groups = {label: window_episodes(eps, M, K) for label, eps in sets.items()}
     command = (
         f"roach results --out {args.out} --models {args.models} --data {args.data} "
         f"--eval-episodes {args.eval_episodes} --sweep-minutes {args.sweep_minutes:g} "
-        f"--seed {args.seed}"
+        f"--seed {args.seed}" + (" --reuse-sweep" if args.reuse_sweep else "")
     )
     text = results_markdown(
-        command, grbal_path, mb_path, grbal, table, sweep, args.sweep_minutes, args.eval_episodes
+        command,
+        grbal_path,
+        mb_path,
+        grbal,
+        table,
+        groups,
+        sweep,
+        args.sweep_minutes,
+        args.eval_episodes,
     )
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(text)

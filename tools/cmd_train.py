@@ -29,6 +29,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--epochs", type=int, default=d.epochs, help="most epochs")
     parser.add_argument("--steps-per-epoch", type=int, default=d.steps_per_epoch)
     parser.add_argument("--patience", type=int, default=d.patience, help="early stopping")
+    parser.add_argument(
+        "--lr-decay", type=float, default=d.lr_decay, help="lr factor on a plateau (1 = none)"
+    )
+    parser.add_argument("--lr-decay-patience", type=int, default=d.lr_decay_patience)
+    parser.add_argument("--max-lr-decays", type=int, default=d.max_lr_decays)
     parser.add_argument("--max-minutes", type=float, default=d.max_minutes, help="0 = no cap")
     parser.add_argument("--val-fraction", type=float, default=d.val_fraction)
     parser.add_argument(
@@ -64,6 +69,9 @@ def config_from_args(args: argparse.Namespace):
         epochs=args.epochs,
         steps_per_epoch=args.steps_per_epoch,
         patience=args.patience,
+        lr_decay=args.lr_decay,
+        lr_decay_patience=args.lr_decay_patience,
+        max_lr_decays=args.max_lr_decays,
         max_minutes=args.max_minutes,
         val_fraction=args.val_fraction,
         init_from=str(args.init_from),

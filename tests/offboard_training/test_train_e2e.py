@@ -62,7 +62,7 @@ def test_collect_train_export_end_to_end(tmp_path: Path) -> None:
     argv = ["results", "--out", str(doc), "--models", str(tmp_path), "--work", str(tmp_path / "w")]
     assert main([*argv, "--eval-episodes", "1", "--sweep-minutes", "0", "--no-progress"]) == 0
     table = json.loads((tmp_path / "w" / "table.json").read_text())
-    assert len(table) == 6 and all(row["grbal"]["windows"] > 0 for row in table.values())
+    assert len(table) == 7 and all(row["grbal"]["windows"] > 0 for row in table.values())
     assert "| missing_leg=RF" in doc.read_text()
 
 

@@ -28,6 +28,9 @@ from tools.cli import main
         {"val_fraction": 1.0},
         {"weight_decay": -1.0},
         {"meta_batch": 0},
+        {"lr_decay": 0.0},
+        {"lr_decay": 1.5},
+        {"z_input_std_floor": 0.0},
     ],
 )
 def test_bad_hyperparameters_raise_config_error(kwargs: dict) -> None:
