@@ -13,8 +13,8 @@ worse than the meta-learned ones, this step uses the meta-learned parameters and
 fallback is counted. In ``dyn-eval`` a fallback also restarts the running parameters
 from the meta-learned ones (the running set has drifted somewhere worse than the start).
 
-All buffers are allocated once in ``__init__``; ``adapt`` allocates nothing beyond
-a few scalars.
+All buffers are allocated once in ``__init__``; ``adapt`` allocates no arrays, only
+a few scalars and the views of its input window.
 """
 
 from __future__ import annotations
@@ -91,6 +91,9 @@ class Adapter:
         self._xn = np.empty((m, int(dims[0])), np.float32)
         self._tn = np.empty((m, int(dims[-1])), np.float32)
         self._out = np.empty((m, int(dims[-1])), np.float32)
+        # float64 scratch: normalise in double precision, then round once into xn, tn.
+        self._x64 = np.empty((m, int(dims[0])), np.float64)
+        self._t64 = np.empty((m, int(dims[-1])), np.float64)
         self._in_mean = model.input_mean.astype(np.float64)
         self._in_std = model.input_std.astype(np.float64)
         self._d_mean = model.delta_mean.astype(np.float64)
@@ -203,8 +206,13 @@ class Adapter:
         s0 = states[-n - 1 : -1]
         s1 = states[-n:]
         a = actions[-n:]
-        xn, tn = self._xn[:n], self._tn[:n]
-        xn[:, :22] = (s0[:, 2:] - self._in_mean[:22]) / self._in_std[:22]
-        xn[:, 22:] = (a - self._in_mean[22:]) / self._in_std[22:]
-        tn[:] = ((s1 - s0) - self._d_mean) / self._d_std
+        x, t = self._x64[:n], self._t64[:n]
+        np.subtract(s0[:, 2:], self._in_mean[:22], out=x[:, :22])
+        np.subtract(a, self._in_mean[22:], out=x[:, 22:])
+        np.divide(x, self._in_std, out=x)
+        np.subtract(s1, s0, out=t)
+        np.subtract(t, self._d_mean, out=t)
+        np.divide(t, self._d_std, out=t)
+        self._xn[:n] = x
+        self._tn[:n] = t
         return n

@@ -50,7 +50,8 @@ class LoopConfig:
     pose_stale_s: float = field(default=0.25, metadata=_rng(0.005, 5.0, "s"))
     """A pose older than this makes the tick command a stop."""
     command_timeout_ms: int = field(default=300, metadata=_rng(20, 10_000, "ms"))
-    """Set on the robot at start: it stops its motors if no command arrives this long."""
+    """Set on the robot at start: it stops its motors if no command arrives this long.
+    Must exceed the control period (1000 / rate_hz), or the board trips between ticks."""
     lockstep_timeout_s: float = field(default=2.0, metadata=_rng(0.01, 60.0, "s"))
     """Lockstep mode: how long a tick waits for telemetry newer than the last tick's."""
     log_sync_s: float = field(default=0.5, metadata=_rng(0.01, 1.0, "s"))
@@ -67,6 +68,12 @@ class LoopConfig:
             raise ConfigError(
                 f"action_low_rev_s={self.action_low_rev_s} must be below "
                 f"action_high_rev_s={self.action_high_rev_s}"
+            )
+        period_ms = 1000.0 / self.rate_hz
+        if not self.command_timeout_ms > period_ms:
+            raise ConfigError(
+                f"command_timeout_ms={self.command_timeout_ms} must exceed the control period "
+                f"1000 / rate_hz = {period_ms:g} ms; valid: above {period_ms:g} to 10000 ms"
             )
 
 

@@ -102,13 +102,16 @@ def forward_blas(
     """
     h = x
     n_layers = len(weights_t)
-    for i in range(n_layers):
-        dst = out if i == n_layers - 1 else hidden_bufs[i]
-        np.matmul(h, weights_t[i], out=dst)
-        # One fused pass instead of numpy's two (+= then maximum): ~7x less time per
-        # [N, width] block, a few percent of the planning step at width 500.
-        bias_act_nb(dst, biases[i], i < n_layers - 1)
-        h = dst
+    # Blown-up inputs overflow to inf/nan; the callers' guards (the planner's cost check,
+    # the model's cross-check) handle the result, so the warnings are only noise.
+    with np.errstate(over="ignore", invalid="ignore"):
+        for i in range(n_layers):
+            dst = out if i == n_layers - 1 else hidden_bufs[i]
+            np.matmul(h, weights_t[i], out=dst)
+            # One fused pass instead of numpy's two (+= then maximum): ~7x less time per
+            # [N, width] block, a few percent of the planning step at width 500.
+            bias_act_nb(dst, biases[i], i < n_layers - 1)
+            h = dst
     return out
 
 

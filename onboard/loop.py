@@ -6,11 +6,14 @@ One episode (docs/controller.md):
           bounds). The nominal action is the first command in flight.
   tick k: at deadline ``t0 + k / rate_hz`` (realtime), or as soon as telemetry and pose
           newer than tick k-1's have arrived (lockstep): read -> state -> history ->
-          adapt -> plan -> send -> log. Unusable input (missing, stale, non-finite) or a
+          adapt -> plan -> send -> log. Unusable input (missing, stale, non-finite),
+          a board whose motors are off while the loop drives (watchdog trip), or a
           non-finite plan commands a stop instead and counts an event: the loop never
-          raises for the robot's data.
+          raises for the robot's data. The next good tick starts the motors again. A
+          latched emergency stop ends the episode.
   end:    after ``steps`` ticks or ``request_stop`` (SIGINT/SIGTERM): stop motors, stop
-          telemetry. The caller closes the log.
+          telemetry, both sent without waiting (the link may be dead), once. The
+          caller closes the log.
 
 Transition k is ``(s_k, a_k, s_{k+1})`` with ``a_k`` the command sent at tick k: in
 lockstep that command is exactly what the simulator applies over the next period.
@@ -28,14 +31,12 @@ from __future__ import annotations
 import contextlib
 import math
 import time
-from collections import Counter
-from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
-from typing import Any, Protocol
+from typing import Any
 
 import numpy as np
 
 from firmware_bridge.errors import LinkError
+from firmware_bridge.messages import FLAG_MOTORS_ON
 from firmware_bridge.records import Pose, Telemetry
 from firmware_bridge.robot import Robot, Stamped
 from firmware_bridge.state import StateBuilder
@@ -44,93 +45,13 @@ from onboard.adaptation import Adapter, AdaptResult
 from onboard.config import LoopConfig
 from onboard.history import TransitionHistory
 from onboard.logging_mcap import TOPIC_EVENT, TOPIC_TICK, TickLogWriter
-from onboard.model import DynamicsModel
-from onboard.planner import PlannerConfig
-from onboard.rollout import Rollout
-from onboard.tasks import Task, TaskConfig, TrackPoint, make_task
+from onboard.objective import Objective, PlannerLike
+from onboard.tasks import TrackPoint
+from onboard.tick_record import LoopResult, tick_record
 
-RolloutCost = Callable[[np.ndarray], np.ndarray]
-"""action sequences [N, H, 2] -> costs [N]."""
+__all__ = ["Controller", "LoopResult", "Objective"]
 
 _POLL_S = 0.0005  # lockstep polling interval, small against the control period
-
-
-class PlannerLike(Protocol):
-    cfg: PlannerConfig
-
-    def plan(
-        self, rollout_cost: Any, action_in_flight: np.ndarray, low: np.ndarray, high: np.ndarray
-    ) -> Any: ...
-
-
-class Objective:
-    """The model and the task bound for the planner; the task is placed at the first state.
-
-    Args:
-        model: the dynamics model; rollouts use the parameters given per tick.
-        planner_cfg: sizes the rollout buffers (N candidates, horizon H).
-        task_name, task_cfg: the path to follow (onboard.tasks).
-    """
-
-    def __init__(
-        self, model: DynamicsModel, planner_cfg: PlannerConfig, task_name: str, task_cfg: TaskConfig
-    ) -> None:
-        self.rollout = Rollout(model, planner_cfg.n_candidates, planner_cfg.horizon)
-        self.task_name, self.task_cfg = task_name, task_cfg
-        self.task: Task | None = None
-
-    def track(self, state: np.ndarray) -> TrackPoint:
-        """Projects the measured state [24] onto the path (placing the path on first call)."""
-        if self.task is None:
-            self.task = make_task(self.task_name, state, self.task_cfg)
-        return self.task.track(state)
-
-    def rollout_cost(self, state: np.ndarray, params: np.ndarray) -> RolloutCost:
-        """The planner's cost of action sequences from ``state`` [24] under ``params`` [P]."""
-        if self.task is None:
-            self.task = make_task(self.task_name, state, self.task_cfg)
-        return self.rollout.bind(params, state, self.task.cost)
-
-    def metrics(self) -> dict[str, Any]:
-        return {} if self.task is None else asdict(self.task.metrics())
-
-
-@dataclass
-class LoopResult:
-    """What an episode did (printed by ``roach run``, written as the log's summary)."""
-
-    ticks: int = 0
-    step_times_s: list[float] = field(default_factory=list)
-    """Adapt + plan time of each tick that planned, seconds."""
-    tick_times_s: list[float] = field(default_factory=list)
-    """Whole tick (read .. log written) of every tick, seconds."""
-    overruns: int = 0
-    events: Counter[str] = field(default_factory=Counter)
-    stopped_by: str | None = None
-    """None if the episode ran all its steps, else why it ended early (e.g. 'SIGINT')."""
-    tracking: dict[str, Any] = field(default_factory=dict)
-    """Task tracking metrics of the episode (onboard.tasks.TrackingMetrics)."""
-
-    def timing_summary(self) -> dict[str, float]:
-        """p50/p99/max of the step time (adapt + plan) and of the whole tick, ms."""
-        out: dict[str, float] = {}
-        for name, xs in (("step", self.step_times_s), ("tick", self.tick_times_s)):
-            a = np.asarray(xs, dtype=np.float64) * 1e3
-            if a.size:
-                out[f"{name}_p50_ms"] = float(np.percentile(a, 50))
-                out[f"{name}_p99_ms"] = float(np.percentile(a, 99))
-                out[f"{name}_max_ms"] = float(a.max())
-        return out
-
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "ticks": self.ticks,
-            "overruns": self.overruns,
-            "events": dict(self.events),
-            "stopped_by": self.stopped_by,
-            "timing": self.timing_summary(),
-            "tracking": self.tracking,
-        }
 
 
 class Controller:
@@ -173,8 +94,16 @@ class Controller:
         """Send the previous tick's plan at the start of each tick (see ``tick``)."""
         self.next_command = self.nominal.copy()
         self.motors_on = False
+        """START_MOTORS was sent and no stop since (what the loop believes)."""
+        self._motors_confirmed = False  # a sample since START_MOTORS showed the motors on
+        self._start_sent_s = -math.inf  # when START_MOTORS was last sent (monotonic)
+        # Realtime: samples in flight when START_MOTORS went out still show the motors off,
+        # so only a start unconfirmed for a whole command timeout is a failed one. Lockstep:
+        # a tick's sample answers the commands sent before it, in order.
+        self._confirm_s = 0.0 if lockstep else cfg.command_timeout_ms / 1000.0
         self.result = LoopResult()
         self._stop_reason: str | None = None
+        self._shut_down = False
         self._prev_tel_us: int | None = None
         self._prev_pose_us: int | None = None
         self._deadline = 0.0
@@ -187,9 +116,11 @@ class Controller:
     # -- the episode -----------------------------------------------------------------------
 
     def start(self, hello_timeout_s: float = 1.0, telemetry_rate_hz: float = 100.0) -> dict:
-        """The start sequence; returns the robot's hello.
+        """The start sequence; returns the robot's hello. The motors are not started if a
+        stop was requested meanwhile (``run`` then ends at once).
 
-        LinkError if the robot does not answer or sends no telemetry and pose.
+        LinkError if the robot does not answer or sends no telemetry and pose;
+        ProtocolError if it refuses START_MOTORS (e.g. its emergency stop is latched).
         """
         hello = self.robot.hello(timeout_s=hello_timeout_s)
         self.robot.set_command_timeout(self.cfg.command_timeout_ms)
@@ -199,10 +130,16 @@ class Controller:
             # only after the first command, which tick 0 then waits for.)
             self._wait_fresh(time.monotonic() + 1.0)
             tel, pose = self.robot.latest_telemetry(), self.robot.latest_pose()
-            if tel is None or pose is None:
+            if self._stop_reason is None and (tel is None or pose is None):
                 self.shutdown()
                 missing = "telemetry" if tel is None else "pose"
                 raise LinkError(f"no {missing} within 1 s of starting the telemetry stream")
+        if self._stop_reason is not None:
+            self.shutdown()
+            return dict(hello)
+        # Waited for: a refusal here is a clear error before the episode, not a stop.
+        self.robot.start_motors()
+        self._motors_started()
         self._send(self.nominal)
         return dict(hello)
 
@@ -253,7 +190,9 @@ class Controller:
                 track = self.objective.track(state)
                 adapt, plan, times = self._adapt_and_plan(state)
                 action = np.clip(np.asarray(plan.action, np.float64), self.low, self.high)
-                fault = safety.action_fault(action)
+                fault = safety.action_fault(action, float(plan.best_cost))
+                if fault is not None:
+                    detail = f"planned {action.tolist()}, best cost {float(plan.best_cost)}"
             except Exception as exc:  # a controller bug stops the robot instead of crashing
                 fault, detail = safety.CONTROLLER_ERROR, f"{type(exc).__name__}: {exc}"
         events: list[str] = []
@@ -269,18 +208,26 @@ class Controller:
             self.result.step_times_s.append(times[0] + times[1])
         else:
             sent = None
+            if fault in (safety.WATCHDOG_STOP, safety.ESTOPPED) and tel is not None:
+                detail = f"status flags 0x{tel.status_flags:02x}"
             self._safe_stop(k, fault, detail, events)
+            if fault == safety.ESTOPPED and self._stop_reason is None:
+                self._stop_reason = safety.ESTOPPED  # only a person may clear the latch
         self._log_tick(
-            k, t_start, tel, pose, state, fault, sent, action, adapt, plan, track, times, events
+            k, t_start, tel, pose, state, sent, action, adapt, plan, track, times, events
         )
 
     def shutdown(self) -> None:
-        """Stop the motors and the telemetry stream (best effort, never raises)."""
-        self.robot.stop()
+        """Stop the motors and the telemetry stream: sent without waiting for answers (the
+        link may be dead), once however often called. Never raises."""
+        if self._shut_down:
+            return
+        self._shut_down = True
         self.motors_on = False
-        # The link may already be gone; the motors are what matter.
         with contextlib.suppress(Exception):
-            self.robot.stop_telemetry()
+            self.robot.stop()
+        with contextlib.suppress(Exception):
+            self.robot.stop_telemetry_nowait()
 
     # -- the pieces of a tick --------------------------------------------------------------
 
@@ -328,21 +275,48 @@ class Controller:
         if fault is not None or tel is None or pose is None:
             return None, fault
         self._prev_tel_us, self._prev_pose_us = tel.value.timestamp_us, pose.value.timestamp_us
+        fault = self._board_fault(tel)
+        if fault is not None:
+            return None, fault
         state = self.states.build(tel.value, pose.value)
         return state, safety.state_fault(state)
 
+    def _board_fault(self, tel: Stamped[Telemetry]) -> str | None:
+        """Checks the telemetry's status flags against the motors the loop started."""
+        flags = tel.status_flags
+        after_start = tel.received_monotonic_s >= self._start_sent_s
+        if self.motors_on and after_start and flags & FLAG_MOTORS_ON:
+            self._motors_confirmed = True
+        return safety.board_fault(
+            flags,
+            self.motors_on and after_start,
+            self._motors_confirmed,
+            tel.received_monotonic_s - self._start_sent_s,
+            self._confirm_s,
+        )
+
     def _adapt_and_plan(self, state: np.ndarray) -> tuple[AdaptResult, Any, tuple[float, float]]:
-        t0 = time.perf_counter()
-        adapt = self.adapter.adapt(*self.history.window(self.adapter.M))
-        t1 = time.perf_counter()
-        cost = self.objective.rollout_cost(state, self.adapter.params)
-        plan = self.planner.plan(cost, self.in_flight, self.low, self.high)
+        # Blown-up predictions overflow; the tick's guards turn them into a stop, so
+        # numpy's warnings would only be noise on stderr from inside the tick.
+        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+            t0 = time.perf_counter()
+            adapt = self.adapter.adapt(*self.history.window(self.adapter.M))
+            t1 = time.perf_counter()
+            cost = self.objective.rollout_cost(state, self.adapter.params)
+            plan = self.planner.plan(cost, self.in_flight, self.low, self.high)
         return adapt, plan, (t1 - t0, time.perf_counter() - t1)
+
+    def _motors_started(self) -> None:
+        self.motors_on = True
+        self._motors_confirmed = False
+        self._start_sent_s = time.monotonic()
 
     def _send(self, action: np.ndarray) -> None:
         if not self.motors_on:
-            self.robot.start_motors()
-            self.motors_on = True
+            # Not waited for: an ack round trip inside the tick would delay the command,
+            # and a refusal must not end the run; the telemetry flags say whether it took.
+            self.robot.start_motors_nowait()
+            self._motors_started()
         self._sent_at_s = time.monotonic()  # before sending: the answer cannot precede it
         self.robot.set_leg_velocity(float(action[0]), float(action[1]))
         self.in_flight[:] = action
@@ -371,7 +345,7 @@ class Controller:
             )
 
     def _log_tick(
-        self, k, t_start, tel, pose, state, fault, sent, planned, adapt, plan, track, times, events
+        self, k, t_start, tel, pose, state, sent, planned, adapt, plan, track, times, events
     ):
         """Counts an overrun and writes the tick record (docs/log-format.md)."""
         late_s = time.monotonic() - (t_start if self.lockstep else self._deadline)
@@ -380,45 +354,10 @@ class Controller:
             self._count(k, safety.OVERRUN, f"{late_s * 1e3:.1f} ms", events)
         self.result.ticks = k + 1
         if self.log is not None:
-            self.log.write(
-                TOPIC_TICK,
-                {
-                    "tick": k,
-                    "t_monotonic_s": t_start,
-                    "telemetry": _stamped(tel),
-                    "pose": _stamped(pose),
-                    "state": state,
-                    "command": {
-                        "kind": "plan" if sent is not None else "stop",
-                        "left_rev_s": float(sent[0]) if sent is not None else None,
-                        "right_rev_s": float(sent[1]) if sent is not None else None,
-                    },
-                    "adaptation": None if adapt is None else asdict(adapt),
-                    "planner": None
-                    if plan is None
-                    else {
-                        "best_cost": float(plan.best_cost),
-                        "planned_left_rev_s": float(planned[0]),
-                        "planned_right_rev_s": float(planned[1]),
-                        "pipelined": self.pipelined,
-                    },
-                    "tracking": None if track is None else asdict(track),
-                    "timing": {
-                        "adapt_ms": times[0] * 1e3,
-                        "plan_ms": times[1] * 1e3,
-                        "tick_ms": (time.monotonic() - t_start) * 1e3,
-                        "late_ms": late_s * 1e3,
-                    },
-                    "events": events,
-                },
-            )
+            tick_s = time.monotonic() - t_start
+            record = tick_record(
+                k, t_start, tel, pose, state, sent, planned, adapt, plan, track, times,
+                tick_s, late_s, self.pipelined, events,
+            )  # fmt: skip
+            self.log.write(TOPIC_TICK, record)
         self.result.tick_times_s.append(time.monotonic() - t_start)
-
-
-def _stamped(s: Stamped[Any] | None) -> dict[str, Any] | None:
-    if s is None:
-        return None
-    return asdict(s.value) | {
-        "received_monotonic_s": s.received_monotonic_s,
-        "status_flags": s.status_flags,
-    }

@@ -24,6 +24,7 @@ CEM warm start: the sampling mean starts from the previous plan shifted by one s
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -93,6 +94,8 @@ class PlanResult:
     """[2] float32, rev/s: the command to send now (``best_sequence[1]``, or
     ``best_sequence[0]`` with ``fix_first_action=False``)."""
     best_cost: float
+    """Lowest cost found; inf when no candidate had a finite cost (the sequence then
+    holds the command in flight, and the controller must stop rather than send it)."""
     best_sequence: np.ndarray
     """[H, 2] float32; row 0 is the command in flight when ``fix_first_action``."""
 
@@ -125,7 +128,7 @@ class RandomShooting:
         if self.cfg.fix_first_action:
             cand[:, 0, :] = np.clip(np.asarray(action_in_flight, np.float32), lo, hi)
         costs = np.asarray(rollout_cost(cand))
-        return _best(cand, costs, 1 if self.cfg.fix_first_action else 0)
+        return _best(cand, costs, 1 if self.cfg.fix_first_action else 0, cand[0, 0])
 
 
 class CEM:
@@ -199,8 +202,15 @@ def make_planner(cfg: PlannerConfig) -> Planner:
     return RandomShooting(cfg) if cfg.kind == "random" else CEM(cfg)
 
 
-def _best(cand: np.ndarray, costs: np.ndarray, i_send: int) -> PlanResult:
+def _best(cand: np.ndarray, costs: np.ndarray, i_send: int, hold: np.ndarray) -> PlanResult:
+    """The lowest finite cost's sequence. If no cost is finite there is no best: the cost
+    is inf and the sequence holds ``hold`` [2] (no random candidate is passed off as
+    best); the caller stops."""
     costs = np.where(np.isfinite(costs), costs, np.inf)
     i = int(np.argmin(costs))
+    if not np.isfinite(costs[i]):
+        seq = np.empty_like(cand[0])
+        seq[:] = hold
+        return PlanResult(action=seq[i_send].copy(), best_cost=math.inf, best_sequence=seq)
     seq = cand[i].copy()
     return PlanResult(action=seq[i_send].copy(), best_cost=float(costs[i]), best_sequence=seq)

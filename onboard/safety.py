@@ -11,6 +11,7 @@ import math
 
 import numpy as np
 
+from firmware_bridge.messages import FLAG_ESTOPPED, FLAG_MOTORS_ON
 from firmware_bridge.records import Pose, Telemetry
 from firmware_bridge.robot import Stamped
 
@@ -24,9 +25,12 @@ NAN_STATE = "nan_state"
 NAN_ACTION = "nan_action"
 CONTROLLER_ERROR = "controller_error"
 OVERRUN = "overrun"
-LOCKSTEP_TIMEOUT = "lockstep_timeout"
 ADAPT_FALLBACK = "adapt_fallback"
 WATCHDOG_STOP = "robot_stopped"
+"""The board's motors are off while the loop drives (its watchdog tripped, or a
+START_MOTORS did not take): stop, then the next good tick starts them again."""
+ESTOPPED = "robot_estopped"
+"""The board's emergency stop is latched: the episode ends (never restarted by the loop)."""
 
 STOP_EVENTS = (
     NO_TELEMETRY,
@@ -37,6 +41,8 @@ STOP_EVENTS = (
     NAN_STATE,
     NAN_ACTION,
     CONTROLLER_ERROR,
+    WATCHDOG_STOP,
+    ESTOPPED,
 )
 """Events after which the tick commands a stop."""
 
@@ -89,9 +95,43 @@ def state_fault(state: np.ndarray) -> str | None:
     return None if bool(np.isfinite(state).all()) else NAN_STATE
 
 
-def action_fault(action: np.ndarray) -> str | None:
-    """NAN_ACTION if the planned action (2,) is not finite (bounds are enforced by clipping)."""
-    return None if bool(np.isfinite(action).all()) else NAN_ACTION
+def action_fault(action: np.ndarray, best_cost: float = 0.0) -> str | None:
+    """NAN_ACTION if the planned action (2,) or the plan's best cost is not finite (no
+    candidate had a finite cost: there is no plan). Bounds are enforced by clipping."""
+    ok = bool(np.isfinite(action).all()) and math.isfinite(best_cost)
+    return None if ok else NAN_ACTION
+
+
+def board_fault(
+    flags: int,
+    motors_expected_on: bool,
+    start_confirmed: bool,
+    since_start_s: float,
+    confirm_s: float,
+) -> str | None:
+    """What the board's telemetry status flags say against what the loop commanded.
+
+    Args:
+        flags: the telemetry's status byte (firmware_bridge.messages FLAG_*).
+        motors_expected_on: the loop sent START_MOTORS (and no stop since) before this
+            sample arrived.
+        start_confirmed: a sample since that START_MOTORS showed the motors on.
+        since_start_s: how long after START_MOTORS was sent this sample arrived, s.
+        confirm_s: samples in flight when START_MOTORS was sent still show the motors
+            off; until one shows them on, motors off counts only after this long.
+
+    ESTOPPED if the emergency stop is latched; WATCHDOG_STOP if the motors should be on
+    and are off (watchdog trip, board reset, a lost START_MOTORS); else None.
+    """
+    if flags & FLAG_ESTOPPED:
+        return ESTOPPED
+    if (
+        motors_expected_on
+        and not flags & FLAG_MOTORS_ON
+        and (start_confirmed or since_start_s > confirm_s)
+    ):
+        return WATCHDOG_STOP
+    return None
 
 
 def next_deadline(deadline_s: float, period_s: float, now_s: float) -> tuple[float, int]:

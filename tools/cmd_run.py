@@ -1,9 +1,12 @@
 """``roach run``: the onboard controller on a robot (or the fake behind its pty).
 
 Everything that can be wrong with the inputs (config, model file, port) is checked
-before the robot moves; each is one line and exit code 2. A link lost during the run
-is exit code 1. SIGINT/SIGTERM stop the motors, close the log and exit within one
-control period (exit code 128 + signal number). See docs/controller.md.
+before the robot moves; each is one line and exit code 2. Any RoachError, also one
+raised later (a link lost during the start sequence, a refused START_MOTORS), is one
+line and exit code 2 as well. A link lost during the episode is not an error: the
+ticks see stale data and command stops. SIGINT/SIGTERM stop the motors, close the log
+and exit within one control period (exit code 128 + signal number). See
+docs/controller.md.
 """
 
 from __future__ import annotations
@@ -25,10 +28,12 @@ from onboard.adaptation import MODES, Adapter
 from onboard.blas import set_blas_threads
 from onboard.config import ControllerConfig, describe, load_config, with_overrides
 from onboard.logging_mcap import LOG_FORMAT_VERSION, TOPIC_RUN, TickLogWriter
-from onboard.loop import Controller, LoopResult, Objective
+from onboard.loop import Controller
 from onboard.model import DynamicsModel, load_model
+from onboard.objective import Objective
 from onboard.planner import make_planner
 from onboard.tasks import TASKS
+from onboard.tick_record import LoopResult
 
 HELP = "the onboard controller: adapt, plan and drive the robot"
 

@@ -146,6 +146,78 @@ def test_sigterm_stops_motors_and_finishes_log(random_model_file: Path, tmp_path
     assert log.summary["stopped_by"] == "SIGTERM" and log.summary["ticks"] == len(log.ticks)
 
 
+def test_sigterm_with_the_robot_gone_exits_within_a_period(
+    random_model_file: Path, tmp_path: Path
+) -> None:
+    """The fake killed mid-episode, then SIGTERM: the shutdown does not wait for answers
+    from the dead link; exit code 128 + SIGTERM and the log finished. Prints the time
+    from SIGTERM to exit."""
+    log_path = tmp_path / "dead.mcap"
+    with fake_robot("--clock", "realtime") as (sim, pty):
+        proc = subprocess.Popen(
+            roach_cmd("run", "--port", pty, "--model", str(random_model_file),
+                      "--steps", "200", "--log", str(log_path)),
+            cwd=REPO, env=ENV, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        )  # fmt: skip
+        try:
+            _wait_for_ticks(log_path, 5, proc)
+            sim.kill()
+            sim.wait(timeout=10)
+            time.sleep(0.5)  # the run keeps ticking on a dead link (stop commands)
+        finally:
+            proc.send_signal(signal.SIGTERM)
+            t_sig = time.monotonic()
+            _out, err = proc.communicate(timeout=20)
+            print(f"dead link: exited {1e3 * (time.monotonic() - t_sig):.0f} ms after SIGTERM")
+    assert proc.returncode == 128 + signal.SIGTERM, err
+    log = read_log(log_path)
+    assert log.finished and log.summary is not None
+    assert log.summary["stopped_by"] == "SIGTERM"
+    assert log.ticks[-1]["command"]["kind"] == "stop"
+
+
+def test_sigstop_past_the_command_timeout_then_the_motors_restart(
+    random_model_file: Path, tmp_path: Path
+) -> None:
+    """`roach run` paused with SIGSTOP for longer than the command timeout: the board's
+    watchdog stops the motors; after SIGCONT the run counts a stop event (robot_stopped,
+    or stale data if the samples are late), restarts the motors and drives again."""
+    log_path = tmp_path / "paused.mcap"
+    with fake_robot("--clock", "realtime") as (_sim, pty):
+        proc = subprocess.Popen(
+            roach_cmd("run", "--port", pty, "--model", str(random_model_file),
+                      "--steps", "30", "--mode", "none", "--log", str(log_path)),
+            cwd=REPO, env=ENV, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        )  # fmt: skip
+        try:
+            _wait_for_ticks(log_path, 8, proc)
+            proc.send_signal(signal.SIGSTOP)
+            time.sleep(0.6)  # command timeout 300 ms
+            proc.send_signal(signal.SIGCONT)
+            out, err = proc.communicate(timeout=30)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.communicate()
+        robot = SerialRobot(pty)
+        try:
+            status = robot.status()
+        finally:
+            robot.close()
+    assert proc.returncode == 0, err
+    print(out)
+    assert status.watchdog_trips >= 1
+    ticks = read_log(log_path).ticks
+    stops = {"robot_stopped", "stale_telemetry", "stale_pose"}
+    i_stop = next(i for i, t in enumerate(ticks) if stops & set(t["events"]))
+    assert ticks[i_stop]["command"]["kind"] == "stop"
+    assert ticks[i_stop - 1]["telemetry"]["status_flags"] & MOTORS_ON
+    # Driving again: later ticks plan, and the board reports its motors on.
+    later = ticks[i_stop + 3 :]
+    assert later and all(t["command"]["kind"] == "plan" for t in later)
+    assert all(t["telemetry"]["status_flags"] & MOTORS_ON for t in later)
+
+
 def test_dropped_frames_give_stop_commands_and_counted_events(
     random_model_file: Path, tmp_path: Path
 ) -> None:

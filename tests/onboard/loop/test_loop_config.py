@@ -63,6 +63,14 @@ def test_values_are_read_and_ints_widen_to_floats(tmp_path: Path) -> None:
         ("[loop]\nrate_hz = 0.0\n", ["[loop] rate_hz", "out of range", "1.0 to 100.0", "Hz"]),
         ("[loop]\ncommand_timeout_ms = 5\n", ["command_timeout_ms", "20 to 10000", "ms"]),
         ("[loop]\nrate_hz = nan\n", ["rate_hz", "out of range"]),
+        (
+            "[loop]\ncommand_timeout_ms = 100\n",
+            ["[loop] command_timeout_ms=100", "control period", "above 100 to 10000 ms"],
+        ),
+        (
+            "[loop]\nrate_hz = 2\ncommand_timeout_ms = 400\n",
+            ["[loop] command_timeout_ms=400", "control period", "above 500 to 10000 ms"],
+        ),
         ("[adaptation]\nmode = 'maml'\n", ["[adaptation] mode", "grbal, dyn-eval, none"]),
         ("[task]\nname = 'spiral'\n", ["[task] name", "straight"]),
         ("[planner]\nhorizon = 1\n", ["[planner]", "horizon", ">= 2"]),
@@ -97,6 +105,9 @@ def test_overrides_are_validated_like_the_file() -> None:
     assert with_overrides(cfg, task__name="circle").task_name == "circle"
     with pytest.raises(ConfigError, match="command line: \\[loop\\] steps"):
         with_overrides(cfg, loop__steps=0)
+    # The cross-check sees the file's timeout against an overridden rate.
+    with pytest.raises(ConfigError, match="command_timeout_ms=300 must exceed"):
+        with_overrides(cfg, loop__rate_hz=2.0)
 
 
 def test_configs_are_frozen() -> None:

@@ -85,3 +85,36 @@ def test_deadline_grid_and_missed_slots() -> None:
     assert missed == 0 and d == pytest.approx(1.1)
     d, missed = safety.next_deadline(1.0, 0.1, 1.35)
     assert missed == 2 and d == pytest.approx(1.3)
+
+
+def test_plan_without_finite_cost_is_a_fault() -> None:
+    """A finite command from a plan whose best cost is inf or NaN is still a fault."""
+    a = np.array([3.0, 4.0])
+    assert safety.action_fault(a, 12.5) is None
+    assert safety.action_fault(a, math.inf) == safety.NAN_ACTION
+    assert safety.action_fault(a, math.nan) == safety.NAN_ACTION
+
+
+ON, TRIPPED, ESTOP = 0x01 | 0x10, 0x02 | 0x10, 0x04 | 0x10
+
+
+@pytest.mark.parametrize(
+    ("flags", "expect_on", "confirmed", "since_s", "expected"),
+    [
+        (ON, True, True, 5.0, None),  # driving, board agrees
+        (TRIPPED, True, True, 0.01, safety.WATCHDOG_STOP),  # ran, then the watchdog tripped
+        (0x10, True, False, 0.05, None),  # a sample from before START_MOTORS took effect
+        (0x10, True, False, 0.5, safety.WATCHDOG_STOP),  # START_MOTORS never took
+        (TRIPPED, False, False, 9.0, None),  # the loop stopped the motors itself
+        (ESTOP, False, False, 0.0, safety.ESTOPPED),  # a latched e-stop, whatever else
+        (ESTOP | 0x01, True, True, 1.0, safety.ESTOPPED),
+    ],
+)
+def test_board_flags_against_the_commanded_motors(
+    flags: int, expect_on: bool, confirmed: bool, since_s: float, expected: str | None
+) -> None:
+    """Motors off while the loop drives is robot_stopped once the start was confirmed or
+    the confirmation window passed; a latched e-stop is always robot_estopped."""
+    fault = safety.board_fault(flags, expect_on, confirmed, since_s, confirm_s=0.3)
+    assert fault == expected
+    assert expected is None or expected in safety.STOP_EVENTS
