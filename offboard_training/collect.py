@@ -12,15 +12,22 @@ from __future__ import annotations
 
 import multiprocessing as mp
 import time
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
 from tqdm import tqdm
 
-from firmware_bridge.errors import ConfigError
+from firmware_bridge.errors import ConfigError, DatasetError, RoachError
 from firmware_bridge.state import ACTION_DIM, ACTION_HIGH_REV_S, ACTION_LOW_REV_S
-from offboard_training.dataset import Episode, episode_filename, write_episode, write_manifest
+from offboard_training.dataset import (
+    Episode,
+    episode_filename,
+    one_line,
+    write_episode,
+    write_manifest,
+)
 from offboard_training.version import code_version
 
 POLICIES = ("random", "mpc")
@@ -77,25 +84,48 @@ def random_actions(
     return out
 
 
-# One environment (and planner) per worker process, made once.
+def check_model(path: Path) -> None:
+    """Raises a one-line ``ModelFileError`` naming ``path`` unless the MPC policy can use it.
+
+    Runs in the parent before any worker starts: the file must pass the robot's own
+    loader (docs/model-format.md) and run in onnxruntime as the workers will run it.
+    """
+    from offboard_training.mpc import MpcPolicy
+    from onboard.model import load_model
+
+    load_model(path)
+    MpcPolicy(Path(path))
+
+
+# One environment (and planner) per worker process, made once. A failure here is kept and
+# raised by the first job: an initializer that raises makes multiprocessing.Pool respawn
+# the worker forever instead of reporting the error.
 _WORKER: dict = {}
 
 
 def _worker_init(config: CollectConfig) -> None:
-    from firmware_bridge.sim.env import RoachEnv
+    _WORKER.clear()
+    try:
+        from firmware_bridge.sim.env import RoachEnv
 
-    _WORKER["env"] = RoachEnv()
-    _WORKER["config"] = config
-    if config.policy == "mpc":
-        from offboard_training.mpc import MpcPolicy
+        _WORKER["env"] = RoachEnv()
+        _WORKER["config"] = config
+        if config.policy == "mpc":
+            from offboard_training.mpc import MpcPolicy
 
-        _WORKER["mpc"] = MpcPolicy(Path(config.model))
+            _WORKER["mpc"] = MpcPolicy(Path(config.model))
+    except RoachError as exc:
+        _WORKER["error"] = exc
+    except Exception as exc:  # sent to the parent pickled, so made a plain one-line error
+        _WORKER["error"] = DatasetError(f"collection worker could not start: {one_line(exc)}")
 
 
 def _rollout(job: tuple[int, int, str]) -> dict:
     """Runs one episode and writes its file; returns its manifest entry."""
     from firmware_bridge.sim.conditions import parse_condition, sample_training_condition
 
+    if "error" in _WORKER:
+        raise _WORKER["error"]
     index, ep_seed, folder = job
     config: CollectConfig = _WORKER["config"]
     env = _WORKER["env"]
@@ -130,26 +160,46 @@ def _rollout(job: tuple[int, int, str]) -> dict:
     }
 
 
+def run_in_workers(
+    config: CollectConfig, jobs: list[tuple[int, int, str]], out: Path
+) -> Iterator[dict]:
+    """Yields the manifest entry of each job as ``config.workers`` processes finish them.
+
+    The first failure in any worker ends the pool (its other jobs are dropped) and comes
+    out here as a one-line ``RoachError``.
+    """
+    ctx = mp.get_context("spawn")
+    with ctx.Pool(config.workers, initializer=_worker_init, initargs=(config,)) as pool:
+        try:
+            yield from pool.imap_unordered(_rollout, jobs)
+        except RoachError:
+            raise
+        except Exception as exc:
+            raise DatasetError(f"{out}: a collection worker failed: {one_line(exc)}") from None
+
+
 def collect(config: CollectConfig, out: Path, progress: bool = True) -> dict:
     """Collects ``config.episodes`` episodes into the folder ``out``; returns the manifest info."""
+    if config.policy == "mpc":
+        check_model(Path(config.model))
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     t0 = time.monotonic()
     jobs = [(i, s, str(out)) for i, s in enumerate(episode_seeds(config.seed, config.episodes))]
     entries: list[dict] = []
     bar = tqdm(total=len(jobs), desc="collect", unit="ep", disable=not progress)
-    if config.workers == 1:
-        _worker_init(config)
-        for job in jobs:
-            entries.append(_rollout(job))
-            bar.update()
-    else:
-        ctx = mp.get_context("spawn")
-        with ctx.Pool(config.workers, initializer=_worker_init, initargs=(config,)) as pool:
-            for entry in pool.imap_unordered(_rollout, jobs):
+    try:
+        if config.workers == 1:
+            _worker_init(config)
+            for job in jobs:
+                entries.append(_rollout(job))
+                bar.update()
+        else:
+            for entry in run_in_workers(config, jobs, out):
                 entries.append(entry)
                 bar.update()
-    bar.close()
+    finally:
+        bar.close()
     entries.sort(key=lambda e: e["file"])
     wall = time.monotonic() - t0
     steps = sum(e["steps"] for e in entries)

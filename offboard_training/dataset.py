@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -55,6 +56,12 @@ class Episode:
     def deltas(self) -> np.ndarray:
         """Model targets [T, 24]: ``s_{t+1} - s_t`` in state units."""
         return np.diff(self.states, axis=0)
+
+
+def one_line(exc: BaseException) -> str:
+    """``Type: first line of the message``: a library exception fit for a one-line error."""
+    lines = re.sub(r"\x1b\[[0-9;]*m", "", str(exc)).strip().splitlines()  # no ANSI styling
+    return f"{type(exc).__name__}: {lines[0]}" if lines else type(exc).__name__
 
 
 def episode_filename(index: int) -> str:
@@ -108,27 +115,46 @@ def read_manifest(folder: Path) -> dict:
         raise DatasetError(f"{path}: action_names must be {list(ACTION_NAMES)}")
     if not isinstance(manifest.get("episodes"), list) or not manifest["episodes"]:
         raise DatasetError(f"{path}: 'episodes' must be a non-empty list")
+    if not isinstance(manifest.get("info", {}), dict):
+        raise DatasetError(f"{path}: 'info' must be a JSON object")
     return manifest
 
 
 def load_episode(path: Path) -> Episode:
     """Loads and validates one episode file."""
     try:
-        with np.load(path, allow_pickle=False) as z:
+        z = np.load(path, allow_pickle=False)
+        if not isinstance(z, np.lib.npyio.NpzFile):
+            raise DatasetError(f"{path}: a single .npy array, not an .npz episode")
+        with z:
             missing = {"states", "actions", "condition", "seed"} - set(z.files)
             if missing:
                 raise DatasetError(f"{path}: missing arrays {sorted(missing)}")
             states = z["states"]
             actions = z["actions"]
-            condition = str(z["condition"])
-            seed = int(z["seed"])
-            policy = str(z["policy"]) if "policy" in z.files else "random"
+            condition = z["condition"]
+            seed = z["seed"]
+            policy = z["policy"] if "policy" in z.files else np.array("random")
     except DatasetError:
         raise
     except FileNotFoundError:
         raise DatasetError(f"{path}: episode file listed in the manifest is missing") from None
-    except (OSError, ValueError, EOFError) as exc:
-        raise DatasetError(f"{path}: not a readable .npz episode ({exc})") from None
+    except Exception as exc:  # numpy/zipfile/zlib raise many types for a damaged file
+        raise DatasetError(f"{path}: not a readable .npz episode ({one_line(exc)})") from None
+    for name, a in (("states", states), ("actions", actions)):
+        if a.dtype.kind not in "fiu":
+            raise DatasetError(
+                f"{path}: {name} has dtype {a.dtype}, expected real numbers (float64)"
+            )
+    for name, a in (("condition", condition), ("policy", policy)):
+        if a.dtype.kind != "U" or a.ndim != 0:
+            raise DatasetError(
+                f"{path}: {name} is a {a.dtype} array of shape {a.shape}, expected a 0-d string"
+            )
+    if seed.dtype.kind not in "iu" or seed.ndim != 0:
+        raise DatasetError(
+            f"{path}: seed is a {seed.dtype} array of shape {seed.shape}, expected a 0-d integer"
+        )
     if states.ndim != 2 or states.shape[1] != STATE_DIM:
         raise DatasetError(f"{path}: states has shape {states.shape}, expected [T+1, {STATE_DIM}]")
     if actions.ndim != 2 or actions.shape[1] != ACTION_DIM:
@@ -140,7 +166,13 @@ def load_episode(path: Path) -> Episode:
         )
     if not (np.all(np.isfinite(states)) and np.all(np.isfinite(actions))):
         raise DatasetError(f"{path}: states or actions contain NaN or inf")
-    return Episode(states.astype(np.float64), actions.astype(np.float64), condition, seed, policy)
+    return Episode(
+        states.astype(np.float64),
+        actions.astype(np.float64),
+        str(condition),
+        int(seed),
+        str(policy),
+    )
 
 
 def load_dataset(folders: Sequence[Path | str]) -> tuple[list[Episode], dict]:

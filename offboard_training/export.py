@@ -29,6 +29,7 @@ from firmware_bridge.state import (
 )
 from offboard_training.model import INPUT_DIM, OUTPUT_DIM, Normalizer, Params
 from offboard_training.train import TrainedRun, load_run
+from onboard.model import REQUIRED_KEYS
 
 OPSET = 17
 IR_VERSION = 8
@@ -37,28 +38,8 @@ FORMAT_VERSION = "1"
 TOLERANCE = 1e-5
 """Largest allowed |onnxruntime - PyTorch| on either output (state or normalised units)."""
 
-METADATA_KEYS = (
-    "roach.format_version",
-    "roach.algorithm",
-    "roach.state_names",
-    "roach.action_names",
-    "roach.state_dim",
-    "roach.action_dim",
-    "roach.input_dim",
-    "roach.output_dim",
-    "roach.hidden",
-    "roach.activation",
-    "roach.M",
-    "roach.K",
-    "roach.inner_lr",
-    "roach.control_period_s",
-    "roach.action_low",
-    "roach.action_high",
-    "roach.training_data",
-    "roach.train_config",
-    "roach.code_version",
-    "roach.seed",
-)
+METADATA_KEYS = REQUIRED_KEYS
+"""Every ``roach.*`` key a model file carries; onboard.model owns the list (the reader)."""
 
 
 def metadata_for(run: TrainedRun) -> dict[str, str]:

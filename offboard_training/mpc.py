@@ -20,7 +20,9 @@ from firmware_bridge.state import (
     ACTION_HIGH_REV_S,
     ACTION_LOW_REV_S,
     MODEL_INPUT_STATE_SLICE,
+    STATE_DIM,
 )
+from offboard_training.dataset import one_line
 
 DIST_WEIGHT = 40.0
 """Cost per metre of distance from the line (the published 40/10/5 weighting)."""
@@ -28,6 +30,8 @@ BACKWARD_WEIGHT = 10.0
 """Cost per metre of backward progress along the line."""
 HEADING_WEIGHT = 5.0
 """Cost per unit of (1 - cos heading error)."""
+_INPUT_DIM = len(range(STATE_DIM)[MODEL_INPUT_STATE_SLICE]) + ACTION_DIM
+"""Model input width: ``state[2:]`` then the action (24)."""
 
 
 class MpcPolicy:
@@ -40,7 +44,21 @@ class MpcPolicy:
             raise ModelFileError(f"{model_path}: no such model file for --policy mpc")
         opts = ort.SessionOptions()
         opts.intra_op_num_threads = 1
-        self._sess = ort.InferenceSession(str(model_path), opts, providers=["CPUExecutionProvider"])
+        try:
+            self._sess = ort.InferenceSession(
+                str(model_path), opts, providers=["CPUExecutionProvider"]
+            )
+            # A probe batch: the contract's names and shapes, checked once here, not per step.
+            (probe,) = self._sess.run(["delta"], {"x": np.zeros((2, _INPUT_DIM), np.float32)})
+        except Exception as exc:  # onnxruntime raises its own types, with multi-line text
+            raise ModelFileError(
+                f"{model_path}: onnxruntime cannot run it as a dynamics model ({one_line(exc)})"
+            ) from None
+        if probe.shape != (2, STATE_DIM):
+            raise ModelFileError(
+                f"{model_path}: output delta has shape {list(probe.shape)} for 2 inputs, "
+                f"expected [2, {STATE_DIM}]"
+            )
         self.candidates, self.horizon = candidates, horizon
         self._rng = np.random.default_rng(0)
         self._origin = np.zeros(2)

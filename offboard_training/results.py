@@ -34,6 +34,10 @@ EVAL_SETS: tuple[tuple[str, str], ...] = (
     ("training terrains, held-out episodes", ""),
     ("missing_leg=RF (carpet)", "terrain=carpet,missing_leg=RF"),
     ("payload_g=20 (carpet)", "terrain=carpet,payload_g=20"),
+    (
+        "payload_g=30 carried 30 mm behind centre (carpet)",
+        "terrain=carpet,payload_g=30,payload_x_mm=-30",
+    ),
     ("slope_deg=10 (carpet)", "terrain=carpet,slope_deg=10"),
     ("gain_left=0.5 (carpet)", "terrain=carpet,gain_left=0.5"),
     ("terrain=gravel (unseen)", "terrain=gravel"),
@@ -42,8 +46,9 @@ EVAL_SETS: tuple[tuple[str, str], ...] = (
 """(label, condition string); the empty string samples the training conditions."""
 
 SWEEP_SIZES: tuple[tuple[int, ...], ...] = ((500, 500), (256, 256), (128, 128))
-PLANNING_BUDGET_GFLOP = 1.0
-"""Onboard planning budget per control step (N=1000 candidates x H=5) for choosing a size."""
+SIZE_TIE_TOLERANCE = 0.02
+"""Relative GrBAL validation-error gap under which sizes count as equal: one seed, and the
+sweep's budgets differ per size, so smaller gaps are not evidence."""
 
 
 def collect_eval_sets(
@@ -251,28 +256,21 @@ def _sweep_markdown(sweep: list[SweepRow], minutes: float, shipped: str) -> list
             f"{r.grbal['val_after']:.4f} | {r.unseen_after:.4f} | {r.mb['val_mse']:.4f} | "
             f"{r.mb['val_before']:.4f} | {r.mb['val_after']:.4f} | {r.minutes:.1f} |"
         )
-    fits = [r for r in sweep if r.gflop <= PLANNING_BUDGET_GFLOP]
-    pick = min(fits or sweep, key=lambda r: r.grbal["val_after"])
+    best = min(r.grbal["val_after"] for r in sweep)
+    ties = [r for r in sweep if r.grbal["val_after"] <= (1.0 + SIZE_TIE_TOLERANCE) * best]
+    pick = min(ties, key=lambda r: r.gflop)
     name = "x".join(str(h) for h in pick.hidden)
-    smaller = [r for r in sweep if r.params < pick.params]
     lines += [
         "",
-        f"Rule: the lowest GrBAL validation error after the step among the sizes whose "
-        f"planning cost fits the onboard budget of {PLANNING_BUDGET_GFLOP:g} GFLOP per control "
-        f"step (N=1000, H=5, i.e. {10 * PLANNING_BUDGET_GFLOP:g} GFLOP/s at 10 Hz; the "
-        "published 2x500 needs 2.7, or 5.5 at its N=2000). Here that is "
-        f"**{name}** ({pick.gflop:.2f} GFLOP per control step); the shipped models are "
-        f"{shipped.replace(',', 'x')}"
-        + (" (agrees)." if name == shipped.replace(",", "x") else "."),
-        "",
+        "Rule: the cheapest size to plan with among those whose GrBAL validation error after "
+        f"the step is within {SIZE_TIE_TOLERANCE:.0%} of the best (one seed and unequal "
+        "budgets per size: smaller gaps are not evidence). Planning dominates the onboard "
+        "step and a Pi-class CPU has a few GFLOP/s per core, so every saved operation is "
+        "margin against the 100 ms period (`roach bench onboard` prints the step times). "
+        f"Here that is **{name}** ({pick.gflop:.2f} GFLOP per control step); the shipped "
+        f"models are {shipped.replace(',', 'x')}"
+        + (" (agrees)." if name == shipped.replace(",", "x") else " (DISAGREES)."),
     ]
-    for r in smaller:
-        gap = r.grbal["val_after"] / pick.grbal["val_after"] - 1.0
-        lines.append(
-            f"{'x'.join(str(h) for h in r.hidden)} is {gap:+.1%} on that error at "
-            f"{pick.gflop / r.gflop:.1f}x less planning cost: the fallback if the onboard "
-            "tick overruns."
-        )
     lines.append("")
     return lines
 

@@ -22,7 +22,7 @@ from tqdm import tqdm
 from firmware_bridge.errors import ConfigError, DatasetError, ModelFileError
 from firmware_bridge.state import MODEL_INPUT_STATE_SLICE, STATE_NAMES
 from offboard_training.config import TrainConfig
-from offboard_training.dataset import Episode, split_by_episode
+from offboard_training.dataset import Episode, one_line, split_by_episode
 from offboard_training.evaluate import errors_at, transition_mse
 from offboard_training.model import DynamicsModel, Normalizer, adapted_future_loss, mse
 from offboard_training.version import code_version
@@ -239,18 +239,21 @@ def load_run(run_dir: Path) -> TrainedRun:
         norm = Normalizer(**{k: v.numpy() for k, v in blob["normalizer"].items()})
         model = DynamicsModel(config.hidden, norm)
         model.load_state_dict(blob["state_dict"])
+        return TrainedRun(
+            model,
+            norm,
+            config,
+            json.loads(blob["data_summary"]),
+            json.loads(blob["summary"]),
+            str(blob["code_version"]),
+        )
     except ModelFileError:
         raise
-    except Exception as exc:
-        raise ModelFileError(f"{path}: not a readable training run ({exc})") from None
-    return TrainedRun(
-        model,
-        norm,
-        config,
-        json.loads(blob["data_summary"]),
-        json.loads(blob["summary"]),
-        str(blob["code_version"]),
-    )
+    except Exception as exc:  # torch/pickle/JSON/KeyError/...: many types, some multi-line
+        raise ModelFileError(
+            f"{path}: not a readable training run ({one_line(exc)}); "
+            "give a run folder written by `roach train`"
+        ) from None
 
 
 def plot_losses(history: list[dict], path: Path, algo: str) -> None:

@@ -12,6 +12,7 @@ import torch
 
 from offboard_training.dataset import load_dataset
 from offboard_training.export import METADATA_KEYS
+from offboard_training.results import EVAL_SETS
 from offboard_training.train import load_run
 from tools.cli import main
 
@@ -62,7 +63,8 @@ def test_collect_train_export_end_to_end(tmp_path: Path) -> None:
     argv = ["results", "--out", str(doc), "--models", str(tmp_path), "--work", str(tmp_path / "w")]
     assert main([*argv, "--eval-episodes", "1", "--sweep-minutes", "0", "--no-progress"]) == 0
     table = json.loads((tmp_path / "w" / "table.json").read_text())
-    assert len(table) == 7 and all(row["grbal"]["windows"] > 0 for row in table.values())
+    assert len(table) == len(EVAL_SETS)
+    assert all(row["grbal"]["windows"] > 0 for row in table.values())
     assert "| missing_leg=RF" in doc.read_text()
 
 
