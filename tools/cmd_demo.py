@@ -38,11 +38,11 @@ class Contender:
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--condition",
-        default="missing_leg=RF@3",
-        help="what goes wrong (simulator condition string; default: the right front leg "
-        "breaks off 3 s in)",
+        default="gain_left=0.5@3",
+        help="what goes wrong (simulator condition string; default: the left motor loses "
+        "half its torque 3 s in)",
     )
-    parser.add_argument("--task", default="straight", help=f"path: {', '.join(TASKS)}")
+    parser.add_argument("--task", default="figure8", help=f"path: {', '.join(TASKS)}")
     parser.add_argument("--steps", type=int, default=110, help="control ticks (default 110)")
     parser.add_argument("--seed", type=int, default=0, help="simulator seed (default 0)")
     parser.add_argument("--models", default=str(REPO / "models"), help="folder of the models")
