@@ -65,9 +65,9 @@ def random_model_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def controller_models() -> list[str]:
-    """The models the end-to-end runs use: the random fixture, plus the shipped GrBAL model
-    once it exists."""
-    return ["random"] + (["shipped-grbal"] if SHIPPED_GRBAL.is_file() else [])
+    """The models the end-to-end runs use: the random fixture and the shipped GrBAL model
+    (which must exist: it is part of the repository)."""
+    return ["random", "shipped-grbal"]
 
 
 @pytest.fixture(params=controller_models())

@@ -53,6 +53,11 @@ def test_lockstep_straight_110_steps(controller_model: Path, tmp_path: Path) -> 
     assert all(b - a == 100_000 for a, b in itertools.pairwise(stamps))
     log = read_log(log_path)
     assert log.finished and log.summary is not None and log.summary["ticks"] == 110
+    if controller_model.name == "grbal.onnx":
+        # The shipped model must also drive well: on the path, and along it.
+        tracking = log.summary["tracking"]
+        assert tracking["mean_distance_m"] < 0.05, tracking
+        assert tracking["progress_fraction"] > 0.9, tracking
 
 
 def test_lockstep_runs_repeat_exactly(random_model_file: Path, tmp_path: Path) -> None:
