@@ -127,14 +127,15 @@ def test_watchdog_trip_is_noticed_and_the_motors_restart(
             robot.close()
     ticks = read_log(tmp_path / "run.mcap").ticks
     assert status.watchdog_trips >= 1
-    assert result.events[safety.WATCHDOG_STOP] == 1
-    (i_stop,) = [i for i, t in enumerate(ticks) if safety.WATCHDOG_STOP in t["events"]]
-    assert i_stop == 8  # the tick after the stalled one (tick 7 planned 8th: 0-based)
-    stopped = ticks[i_stop]
-    assert stopped["command"]["kind"] == "stop"
-    flags = stopped["telemetry"]["status_flags"]
-    assert not flags & FLAG_MOTORS_ON and flags & FLAG_WATCHDOG_TRIPPED
-    after = ticks[i_stop + 1 :]
+    stops = [i for i, t in enumerate(ticks) if safety.WATCHDOG_STOP in t["events"]]
+    assert result.events[safety.WATCHDOG_STOP] == len(stops) >= 1
+    assert stops[0] == 8  # the tick after the stalled one (tick 7 planned 8th: 0-based)
+    for i in stops:  # every counted stop is real: the board reported its motors off
+        flags = ticks[i]["telemetry"]["status_flags"]
+        assert ticks[i]["command"]["kind"] == "stop" and not flags & FLAG_MOTORS_ON
+    assert ticks[8]["telemetry"]["status_flags"] & FLAG_WATCHDOG_TRIPPED
+    after = ticks[stops[-1] + 1 :]
+    assert len(after) >= 5, "the motors never came back"
     assert all(t["command"]["kind"] == "plan" for t in after)
     # From the second tick after the restart on, the board reports the motors running.
     assert all(t["telemetry"]["status_flags"] & FLAG_MOTORS_ON for t in after[1:])
