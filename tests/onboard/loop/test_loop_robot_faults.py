@@ -23,13 +23,14 @@ from firmware_bridge.serial_robot import SerialRobot
 from firmware_bridge.state import ACTION_HIGH_REV_S, ACTION_LOW_REV_S
 from onboard import safety
 from onboard.adaptation import Adapter
-from onboard.config import LoopConfig
+from onboard.config import ControllerConfig, LoopConfig
 from onboard.logging_mcap import TickLogWriter, read_log
 from onboard.loop import Controller
 from onboard.model import load_model
 from onboard.objective import Objective
 from onboard.planner import CEM, PlannerConfig, RandomShooting
 from onboard.tasks import TaskConfig
+from tools.cmd_run import warm_up
 
 REPO = Path(__file__).resolve().parents[3]
 LOW, HIGH = np.full(2, ACTION_LOW_REV_S), np.full(2, ACTION_HIGH_REV_S)
@@ -67,6 +68,9 @@ def _controller(
     model = load_model(model_path, action_low=tuple(LOW), action_high=tuple(HIGH))
     adapter = Adapter(model, "grbal")
     objective = Objective(model, PLANNER, "straight", TaskConfig())
+    # As `roach run` does: compile the kernels before the robot moves, so a cold JIT cache
+    # in the first tick does not trip the board's watchdog.
+    warm_up(model, adapter, objective, ControllerConfig(planner=PLANNER))
     log = TickLogWriter(tmp_path / "run.mcap", sync_every_s=0.5)
     return Controller(
         robot, adapter, planner, objective, LoopConfig(), LOW, HIGH, log=log, lockstep=lockstep
