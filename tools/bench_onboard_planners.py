@@ -26,6 +26,7 @@ from onboard.model import DynamicsModel
 from onboard.planner import PlannerConfig, make_planner
 from onboard.rollout import Rollout
 from onboard.tasks import make_task
+from tools.fake_process import running_fake
 
 
 def parse_setting(spec: str, horizon: int, fix: bool) -> PlannerConfig:
@@ -160,14 +161,8 @@ def closed_loop(opts: argparse.Namespace) -> int:
             rows: list[tuple[float, float, float]] = []
             for task in opts.tasks:
                 for seed in range(1, opts.episodes + 1):
-                    sim = subprocess.Popen(
-                        [sys.executable, "-m", "tools.cli", "sim", "--clock", "lockstep",
-                         "--seed", str(seed)],
-                        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
-                    )  # fmt: skip
-                    try:
-                        assert sim.stdout is not None
-                        port = sim.stdout.readline().strip()
+                    fake = ("--clock", "lockstep", "--seed", str(seed))
+                    with running_fake(*fake, stderr=subprocess.DEVNULL) as (_sim, port):
                         out = subprocess.run(
                             [sys.executable, "-m", "tools.cli", "run", "--port", port,
                              "--lockstep", "--model", str(opts.model), "--config", str(conf),
@@ -175,9 +170,6 @@ def closed_loop(opts: argparse.Namespace) -> int:
                              "--log", str(Path(tmp) / "run.mcap")],
                             capture_output=True, text=True, timeout=600,
                         )  # fmt: skip
-                    finally:
-                        sim.terminate()
-                        sim.wait(timeout=10)
                     text = out.stdout + out.stderr
                     step = re.search(r"step time.*?p50 " + num + " ms", text)
                     dist = re.search(r"mean distance " + num + " m", text)

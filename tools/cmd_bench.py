@@ -52,41 +52,32 @@ def bench_codec(args: argparse.Namespace) -> None:
 
 def bench_link(args: argparse.Namespace) -> None:
     """Lockstep control periods per second through SerialRobot, pty and `roach sim`."""
-    import subprocess
-    import sys
     import time
 
     from firmware_bridge.serial_robot import SerialRobot
+    from tools.fake_process import running_fake
 
     steps = 50 if args.quick else 300
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "tools.cli", "sim", "--clock", "lockstep"],
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        assert proc.stdout is not None
-        path = proc.stdout.readline().strip()
-        with SerialRobot(path) as robot:
-            robot.start_telemetry(10)
-            robot.start_motors()
-            latencies = []
-            for _ in range(steps):
-                t = time.monotonic()
-                robot.set_leg_velocity(5.0, 5.0)
-                if not robot.wait_for_sample(t, 5.0):
-                    raise RuntimeError("lockstep fake did not answer within 5 s")
-                latencies.append(time.monotonic() - t)
-    finally:
-        proc.terminate()
-        proc.wait(timeout=10)
+    latencies = []
+    with (
+        running_fake("--clock", "lockstep", stderr=None) as (_proc, path),
+        SerialRobot(path) as robot,
+    ):
+        robot.start_telemetry(10)
+        robot.start_motors()
+        for _ in range(steps):
+            t = time.monotonic()
+            robot.set_leg_velocity(5.0, 5.0)
+            if not robot.wait_for_sample(t, 5.0):
+                raise RuntimeError("lockstep fake did not answer within 5 s")
+            latencies.append(time.monotonic() - t)
     latencies.sort()
     total = sum(latencies)
     print(f"link: lockstep set_leg_velocity -> telemetry + pose over a pty, {steps} periods")
     print(
         f"  {steps / total:,.0f} control periods/s ({steps * 0.1 / total:.0f} x real time); "
         f"round trip median {latencies[len(latencies) // 2] * 1e3:.2f} ms, "
-        f"max {latencies[-1] * 1e3:.2f} ms (includes 0.1 s of MuJoCo + 1 kHz PID)"
+        f"max {latencies[-1] * 1e3:.2f} ms (includes 0.1 s of simulation per period)"
     )
 
 

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import signal
 import subprocess
 import sys
 from dataclasses import dataclass
@@ -23,6 +22,7 @@ import numpy as np
 from firmware_bridge.errors import ConfigError, LinkError
 from onboard.logging_mcap import read_log
 from onboard.tasks import TASKS, path_points
+from tools.fake_process import running_fake
 
 HELP = "run the shipped model on the simulated robot, end to end"
 REPO = Path(__file__).resolve().parents[1]
@@ -121,65 +121,18 @@ def run(args: argparse.Namespace) -> int:
 
 def _episode(c: Contender, args: argparse.Namespace, log: Path) -> None:
     """One lockstep episode: the fake robot in a subprocess, `roach run` in another."""
-    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-    sim = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "tools.cli",
-            "sim",
-            "--clock",
-            "lockstep",
-            "--condition",
-            args.condition,
-            "--seed",
-            str(args.seed),
-        ],
-        cwd=REPO,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env=env,
-    )
-    try:
-        assert sim.stdout is not None
-        port = sim.stdout.readline().strip()
-        if not port:
-            _, err = sim.communicate(timeout=10)
-            raise LinkError(f"the fake robot did not start: {err.strip().splitlines()[-1:]}")
+    fake = ("--clock", "lockstep", "--condition", args.condition, "--seed", str(args.seed))
+    with running_fake(*fake, cwd=str(REPO)) as (_sim, port):
         proc = subprocess.run(
-            [
-                sys.executable,
-                "-m",
-                "tools.cli",
-                "run",
-                "--port",
-                port,
-                "--model",
-                str(c.model),
-                "--mode",
-                c.mode,
-                "--task",
-                args.task,
-                "--steps",
-                str(args.steps),
-                "--lockstep",
-                "--log",
-                str(log),
-            ],
+            [sys.executable, "-m", "tools.cli", "run", "--port", port, "--model", str(c.model),
+             "--mode", c.mode, "--task", args.task, "--steps", str(args.steps), "--lockstep",
+             "--log", str(log)],
             cwd=REPO,
-            env=env,
+            env={**os.environ, "PYTHONUNBUFFERED": "1"},
             check=False,
-        )
-        if proc.returncode != 0:
-            raise LinkError(f"roach run for {c.name} exited with code {proc.returncode}")
-    finally:
-        if sim.poll() is None:
-            sim.send_signal(signal.SIGTERM)
-        try:
-            sim.communicate(timeout=15)
-        except subprocess.TimeoutExpired:
-            sim.kill()
+        )  # fmt: skip
+    if proc.returncode != 0:
+        raise LinkError(f"roach run for {c.name} exited with code {proc.returncode}")
 
 
 def _plot(trajectories: dict[str, np.ndarray], args: argparse.Namespace, png: Path) -> None:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import signal
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -16,6 +15,8 @@ REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO / "tests" / "onboard"))  # for onboard_fixtures
 
 from onboard_fixtures import write_random_model  # noqa: E402
+
+from tools.fake_process import running_fake  # noqa: E402
 
 SHIPPED_GRBAL = REPO / "models" / "grbal.onnx"
 ENV = {**os.environ, "PYTHONUNBUFFERED": "1"}
@@ -35,27 +36,8 @@ def run_roach(*args: str, timeout: float = 120.0) -> subprocess.CompletedProcess
 @contextlib.contextmanager
 def fake_robot(*args: str) -> Iterator[tuple[subprocess.Popen[str], str]]:
     """`roach sim ARGS` running for the duration; yields the process and its pty path."""
-    proc = subprocess.Popen(
-        roach_cmd("sim", *args),
-        cwd=REPO,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env=ENV,
-    )
-    try:
-        assert proc.stdout is not None
-        path = proc.stdout.readline().strip()
-        assert path, f"roach sim printed no pty path: {proc.stderr.read() if proc.stderr else ''}"
+    with running_fake(*args, cwd=str(REPO)) as (proc, path):
         yield proc, path
-    finally:
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGTERM)
-        try:
-            proc.communicate(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.communicate()
 
 
 @pytest.fixture(scope="session")

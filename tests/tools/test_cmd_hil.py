@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import os
-import signal
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+
+from tools.fake_process import running_fake
 
 REPO = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.timeout(90)
@@ -27,20 +27,8 @@ def _roach(*args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
 def test_hil_passes_every_check_on_the_realtime_fake(tmp_path):
     """Every hil check (link .. range) passes against `roach sim --clock realtime`."""
     link = tmp_path / "robot"
-    sim = subprocess.Popen(
-        [sys.executable, "-m", "tools.cli", "sim", "--clock", "realtime", "--link", str(link)],
-        cwd=REPO,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env={**os.environ, "PYTHONUNBUFFERED": "1"},
-    )
-    try:
-        assert sim.stdout is not None and sim.stdout.readline().strip()
+    with running_fake("--clock", "realtime", "--link", str(link), cwd=str(REPO)):
         proc = _roach("hil", "--port", str(link))
-    finally:
-        sim.send_signal(signal.SIGTERM)
-        sim.communicate(timeout=15)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     lines = [ln for ln in proc.stdout.splitlines() if ln.startswith(("PASS", "FAIL"))]
     assert [ln.split()[1] for ln in lines] == [

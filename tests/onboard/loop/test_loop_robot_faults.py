@@ -5,10 +5,6 @@ without a finite cost is a stop, and a stop requested during start never starts 
 from __future__ import annotations
 
 import contextlib
-import os
-import signal
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -31,6 +27,7 @@ from onboard.objective import Objective
 from onboard.planner import CEM, PlannerConfig, RandomShooting
 from onboard.tasks import TaskConfig
 from tools.cmd_run import warm_up
+from tools.fake_process import running_fake
 
 REPO = Path(__file__).resolve().parents[3]
 LOW, HIGH = np.full(2, ACTION_LOW_REV_S), np.full(2, ACTION_HIGH_REV_S)
@@ -40,26 +37,8 @@ PLANNER = PlannerConfig(n_candidates=200, horizon=4)
 @contextlib.contextmanager
 def fake_robot(clock: str) -> Iterator[str]:
     """`roach sim --clock CLOCK` for the duration; yields its pty path."""
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "tools.cli", "sim", "--clock", clock, "--seed", "0"],
-        cwd=REPO,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env={**os.environ, "PYTHONUNBUFFERED": "1"},
-    )
-    try:
-        assert proc.stdout is not None
-        path = proc.stdout.readline().strip()
-        assert path, "roach sim printed no pty path"
+    with running_fake("--clock", clock, "--seed", "0", cwd=str(REPO)) as (_proc, path):
         yield path
-    finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.communicate(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.communicate()
 
 
 def _controller(
