@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import fake_robot, run_roach
+from cli_helpers import fake_robot, run_roach
 
 from onboard.adaptation import Adapter
 from onboard.logging_mcap import read_log

@@ -13,7 +13,7 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import ENV, REPO, fake_robot, roach_cmd, run_roach, write_random_model
+from cli_helpers import ENV, REPO, fake_robot, roach_cmd, run_roach, write_random_model
 from mcap.exceptions import EndOfFile
 from mcap.reader import NonSeekingReader, make_reader
 
