@@ -26,7 +26,7 @@ from onboard.model import load_model
 from onboard.objective import Objective
 from onboard.planner import CEM, PlannerConfig, RandomShooting
 from onboard.tasks import TaskConfig
-from tools.cmd_run import warm_up
+from onboard.warmup import warm_up
 from tools.fake_process import running_fake
 
 REPO = Path(__file__).resolve().parents[3]
