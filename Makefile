@@ -22,7 +22,7 @@ demo: $(VENV)/.stamp-demo
 	$(VENV)/bin/roach demo
 
 lint: $(VENV)/.stamp-dev
-	$(VENV)/bin/ruff check firmware_bridge onboard offboard_training tools tests
+	$(VENV)/bin/ruff check robot_contract firmware_bridge onboard offboard_training tools tests
 	$(VENV)/bin/mypy
 
 unit: $(VENV)/.stamp-dev

@@ -15,9 +15,9 @@ import struct
 from dataclasses import dataclass, fields
 from typing import ClassVar
 
-from firmware_bridge.errors import ProtocolError
 from firmware_bridge.frame import Frame, encode_frame
 from firmware_bridge.records import TELEMETRY_STRUCT, Pose, Telemetry
+from robot_contract.errors import ProtocolError
 
 # --- status flags (TELEMETRY and STATUS) ------------------------------------------
 FLAG_MOTORS_ON = 0x01  # PID or open-loop drive is enabled

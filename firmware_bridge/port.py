@@ -17,7 +17,7 @@ from collections.abc import Callable
 
 import serial
 
-from firmware_bridge.errors import LinkError
+from robot_contract.errors import LinkError
 
 DEFAULT_BAUDRATE = 1_000_000
 """docs/protocol.md: 1 Mbaud, 8N1."""

@@ -3,7 +3,7 @@
 The telemetry record is the 46-byte ``=LL4l11h`` record of the published firmware
 (see docs/protocol.md for the byte layout). Raw integer fields keep the firmware's
 units; the ``*_SCALE`` constants turn them into SI units. Both the simulator and the
-real link produce these records, and ``firmware_bridge.state`` turns them into the
+real link produce these records, and ``firmware_bridge.state_builder`` turns them into the
 24-number model state, so the training data and the robot see the same numbers.
 """
 

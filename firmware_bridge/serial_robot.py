@@ -15,7 +15,6 @@ from __future__ import annotations
 import threading
 import time
 
-from firmware_bridge.errors import LinkError, ProtocolError
 from firmware_bridge.frame import PROTOCOL_VERSION, FrameDecoder
 from firmware_bridge.messages import (
     REPLY_TYPES,
@@ -45,6 +44,7 @@ from firmware_bridge.messages import (
 from firmware_bridge.port import DEFAULT_BAUDRATE, SerialPort
 from firmware_bridge.records import Pose, Telemetry
 from firmware_bridge.robot import Robot, Stamped
+from robot_contract.errors import LinkError, ProtocolError
 
 
 class SerialRobot(Robot):

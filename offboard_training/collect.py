@@ -19,8 +19,6 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from firmware_bridge.errors import ConfigError, DatasetError, RoachError
-from firmware_bridge.state import ACTION_DIM, ACTION_HIGH_REV_S, ACTION_LOW_REV_S
 from offboard_training.dataset import (
     Episode,
     episode_filename,
@@ -28,7 +26,10 @@ from offboard_training.dataset import (
     write_episode,
     write_manifest,
 )
+from offboard_training.errors import DatasetError
 from offboard_training.version import code_version
+from robot_contract.errors import ConfigError, RoachError
+from robot_contract.state import ACTION_DIM, ACTION_HIGH_REV_S, ACTION_LOW_REV_S
 
 POLICIES = ("random", "mpc")
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 from dataclasses import asdict, dataclass, fields
 
-from firmware_bridge.errors import ConfigError
+from robot_contract.errors import ConfigError
 
 ALGOS = ("mb", "grbal")
 

@@ -21,8 +21,8 @@ from pathlib import Path
 
 import numpy as np
 
-from firmware_bridge.errors import DatasetError
-from firmware_bridge.state import (
+from offboard_training.errors import DatasetError
+from robot_contract.state import (
     ACTION_DIM,
     ACTION_NAMES,
     CONTROL_PERIOD_S,
@@ -110,7 +110,7 @@ def read_manifest(folder: Path) -> dict:
     if not isinstance(manifest, dict) or manifest.get("format_version") != FORMAT_VERSION:
         raise DatasetError(f"{path}: format_version must be {FORMAT_VERSION}")
     if manifest.get("state_names") != list(STATE_NAMES):
-        raise DatasetError(f"{path}: state_names differ from firmware_bridge.state.STATE_NAMES")
+        raise DatasetError(f"{path}: state_names differ from robot_contract.state.STATE_NAMES")
     if manifest.get("action_names") != list(ACTION_NAMES):
         raise DatasetError(f"{path}: action_names must be {list(ACTION_NAMES)}")
     if not isinstance(manifest.get("episodes"), list) or not manifest["episodes"]:

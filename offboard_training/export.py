@@ -17,8 +17,11 @@ import onnx
 import torch
 from onnx import TensorProto, helper, numpy_helper
 
-from firmware_bridge.errors import ModelFileError
-from firmware_bridge.state import (
+from offboard_training.model import INPUT_DIM, OUTPUT_DIM, Normalizer, Params
+from offboard_training.train import TrainedRun, load_run
+from onboard.model import REQUIRED_KEYS
+from robot_contract.errors import ModelFileError
+from robot_contract.state import (
     ACTION_DIM,
     ACTION_HIGH_REV_S,
     ACTION_LOW_REV_S,
@@ -27,9 +30,6 @@ from firmware_bridge.state import (
     STATE_DIM,
     STATE_NAMES,
 )
-from offboard_training.model import INPUT_DIM, OUTPUT_DIM, Normalizer, Params
-from offboard_training.train import TrainedRun, load_run
-from onboard.model import REQUIRED_KEYS
 
 OPSET = 17
 IR_VERSION = 8

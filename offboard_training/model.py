@@ -17,7 +17,7 @@ import torch
 from torch import nn
 from torch.func import functional_call, grad
 
-from firmware_bridge.state import STATE_DIM
+from robot_contract.state import STATE_DIM
 
 INPUT_DIM = 24
 OUTPUT_DIM = STATE_DIM

@@ -14,15 +14,15 @@ from pathlib import Path
 
 import numpy as np
 
-from firmware_bridge.errors import ModelFileError
-from firmware_bridge.state import (
+from offboard_training.dataset import one_line
+from robot_contract.errors import ModelFileError
+from robot_contract.state import (
     ACTION_DIM,
     ACTION_HIGH_REV_S,
     ACTION_LOW_REV_S,
     MODEL_INPUT_STATE_SLICE,
     STATE_DIM,
 )
-from offboard_training.dataset import one_line
 
 DIST_WEIGHT = 40.0
 """Cost per metre of distance from the line (the published 40/10/5 weighting)."""

@@ -17,12 +17,12 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from firmware_bridge.errors import ConfigError
 from offboard_training.collect import CollectConfig, collect
 from offboard_training.config import TrainConfig
 from offboard_training.dataset import load_dataset
 from offboard_training.export import export_run
 from offboard_training.train import TrainResult, train
+from robot_contract.errors import ConfigError
 
 EPISODE_S = 11.0
 """Simulated seconds per 110-step episode."""

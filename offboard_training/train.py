@@ -19,14 +19,15 @@ import torch
 from torch.func import vmap
 from tqdm import tqdm
 
-from firmware_bridge.errors import ConfigError, DatasetError, ModelFileError
-from firmware_bridge.state import MODEL_INPUT_STATE_SLICE, STATE_NAMES
 from offboard_training.config import TrainConfig
 from offboard_training.dataset import Episode, one_line, split_by_episode
+from offboard_training.errors import DatasetError
 from offboard_training.evaluate import errors_at, transition_mse
 from offboard_training.model import DynamicsModel, Normalizer, adapted_future_loss, mse
 from offboard_training.version import code_version
 from offboard_training.windows import raw_arrays, to_transitions
+from robot_contract.errors import ConfigError, ModelFileError
+from robot_contract.state import MODEL_INPUT_STATE_SLICE, STATE_NAMES
 
 Z_INPUT = STATE_NAMES.index("z") - MODEL_INPUT_STATE_SLICE.start
 """Column of the height ``z`` in the model input."""

@@ -24,9 +24,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from firmware_bridge.errors import ConfigError
 from onboard import kernels
 from onboard.model import DynamicsModel
+from robot_contract.errors import ConfigError
 
 MODES: tuple[str, ...] = ("grbal", "dyn-eval", "none")
 

@@ -19,10 +19,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from firmware_bridge.errors import ConfigError
-from firmware_bridge.state import ACTION_HIGH_REV_S, ACTION_LOW_REV_S, CONTROL_PERIOD_S
 from onboard.planner import PlannerConfig
 from onboard.tasks import TASKS, TaskConfig
+from robot_contract.errors import ConfigError
+from robot_contract.state import ACTION_HIGH_REV_S, ACTION_LOW_REV_S, CONTROL_PERIOD_S
 
 
 def _rng(lo: float, hi: float, doc: str) -> dict[str, Any]:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from firmware_bridge.state import ACTION_DIM, STATE_DIM
+from robot_contract.state import ACTION_DIM, STATE_DIM
 
 
 class TransitionHistory:

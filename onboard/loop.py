@@ -35,11 +35,10 @@ from typing import Any
 
 import numpy as np
 
-from firmware_bridge.errors import LinkError
 from firmware_bridge.messages import FLAG_MOTORS_ON
 from firmware_bridge.records import Pose, Telemetry
 from firmware_bridge.robot import Robot, Stamped
-from firmware_bridge.state import StateBuilder
+from firmware_bridge.state_builder import StateBuilder
 from onboard import safety
 from onboard.adaptation import Adapter, AdaptResult
 from onboard.config import LoopConfig
@@ -48,6 +47,7 @@ from onboard.logging_mcap import TOPIC_EVENT, TOPIC_TICK, TickLogWriter
 from onboard.objective import Objective, PlannerLike
 from onboard.tasks import TrackPoint
 from onboard.tick_record import LoopResult, tick_record
+from robot_contract.errors import LinkError
 
 __all__ = ["Controller", "LoopResult", "Objective"]
 

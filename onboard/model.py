@@ -15,8 +15,9 @@ from pathlib import Path
 
 import numpy as np
 
-from firmware_bridge.errors import ModelFileError
-from firmware_bridge.state import (
+from onboard import kernels
+from robot_contract.errors import ModelFileError
+from robot_contract.state import (
     ACTION_DIM,
     ACTION_HIGH_REV_S,
     ACTION_LOW_REV_S,
@@ -24,7 +25,6 @@ from firmware_bridge.state import (
     STATE_DIM,
     STATE_NAMES,
 )
-from onboard import kernels
 
 REQUIRED_KEYS: tuple[str, ...] = (
     "roach.format_version",
@@ -126,7 +126,7 @@ def load_model(
     """Reads, validates and cross-checks a model file.
 
     action_low/high ([2], rev/s) and control_period_s (s) are the controller's configured
-    values; None means the firmware_bridge.state defaults (2..9 rev/s, 0.1 s). The file's
+    values; None means the robot_contract.state defaults (2..9 rev/s, 0.1 s). The file's
     values must agree with them.
     """
     import onnx
@@ -299,7 +299,7 @@ def _parse_meta(p: Path, props: dict[str, str]) -> ModelMeta:
         raise fail("roach.format_version", f"supported: {', '.join(SUPPORTED_FORMAT_VERSIONS)}")
     state_names = tuple(t.strip() for t in props["roach.state_names"].split(","))
     if state_names != STATE_NAMES:
-        raise fail("roach.state_names", "state layout differs from firmware_bridge.state")
+        raise fail("roach.state_names", "state layout differs from robot_contract.state")
     if props["roach.activation"] != "relu":
         raise fail("roach.activation", "only relu is supported")
     try:

@@ -30,7 +30,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from firmware_bridge.errors import ConfigError
+from robot_contract.errors import ConfigError
 
 RolloutCost = Callable[[np.ndarray], np.ndarray]
 """actions [N, H, 2] float32 -> costs [N] (lower is better)."""

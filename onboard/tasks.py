@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from numba import njit
 
-from firmware_bridge.errors import ConfigError
+from robot_contract.errors import ConfigError
 
 TASKS: tuple[str, ...] = ("straight", "left", "right", "zigzag", "circle", "figure8")
 _X, _Y, _COS_YAW, _SIN_YAW = 0, 1, 10, 11

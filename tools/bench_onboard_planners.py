@@ -21,11 +21,11 @@ from pathlib import Path
 
 import numpy as np
 
-from firmware_bridge.errors import ConfigError
 from onboard.model import DynamicsModel
 from onboard.planner import PlannerConfig, make_planner
 from onboard.rollout import Rollout
 from onboard.tasks import make_task
+from robot_contract.errors import ConfigError
 from tools.fake_process import running_fake
 
 

@@ -13,7 +13,7 @@ import importlib
 import sys
 from collections.abc import Sequence
 
-from firmware_bridge.errors import RoachError
+from robot_contract.errors import RoachError
 
 # name -> (module, one-line help). Kept here, not discovered, so `roach --help` is cheap.
 SUBCOMMANDS: dict[str, tuple[str, str]] = {

@@ -28,7 +28,6 @@ from pathlib import Path
 
 import numpy as np
 
-from firmware_bridge.errors import ConfigError
 from onboard import kernels
 from onboard.adaptation import Adapter
 from onboard.blas import get_blas_threads, set_blas_threads
@@ -36,6 +35,7 @@ from onboard.model import DynamicsModel, load_model, model_from_arrays
 from onboard.planner import PlannerConfig, make_planner
 from onboard.rollout import Rollout
 from onboard.tasks import make_task
+from robot_contract.errors import ConfigError
 from tools import bench_onboard_planners
 
 HELP = "onboard step times: adaptation and planning p50/p99, planning GFLOP/s vs matmul"

@@ -19,9 +19,9 @@ from pathlib import Path
 
 import numpy as np
 
-from firmware_bridge.errors import ConfigError, LinkError
 from onboard.logging_mcap import read_log
 from onboard.tasks import TASKS, path_points
+from robot_contract.errors import ConfigError, LinkError
 from tools.fake_process import running_fake
 
 HELP = "run the shipped model on the simulated robot, end to end"

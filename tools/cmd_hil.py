@@ -16,7 +16,6 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from firmware_bridge.errors import ConfigError, ProtocolError
 from firmware_bridge.messages import (
     FLAG_ESTOPPED,
     FLAG_MOTORS_ON,
@@ -25,6 +24,7 @@ from firmware_bridge.messages import (
 )
 from firmware_bridge.records import ENCODER_COUNTS_PER_REV
 from firmware_bridge.serial_robot import SerialRobot
+from robot_contract.errors import ConfigError, ProtocolError
 
 HELP = "hardware-in-the-loop checks against a robot on a port"
 

@@ -20,11 +20,11 @@ from typing import Any
 import numpy as np
 from mcap.exceptions import McapError
 
-from firmware_bridge.errors import ConfigError
 from onboard.adaptation import MODES, Adapter
 from onboard.history import TransitionHistory
 from onboard.logging_mcap import RunLog, read_log
 from onboard.model import load_model
+from robot_contract.errors import ConfigError
 
 HELP = "replay a logged run offline"
 

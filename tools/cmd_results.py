@@ -34,7 +34,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from firmware_bridge.errors import ConfigError
     from offboard_training.export import read_onnx
     from offboard_training.results import (
         SweepRow,
@@ -44,6 +43,7 @@ def run(args: argparse.Namespace) -> int:
         run_sweep,
         window_episodes,
     )
+    from robot_contract.errors import ConfigError
 
     if args.eval_episodes < 1 or args.sweep_minutes < 0:
         raise ConfigError("--eval-episodes must be >= 1 and --sweep-minutes >= 0")

@@ -22,7 +22,6 @@ from typing import Any
 
 import numpy as np
 
-from firmware_bridge.errors import ConfigError, LinkError
 from firmware_bridge.robot import Robot
 from onboard.adaptation import MODES, Adapter
 from onboard.blas import set_blas_threads
@@ -35,6 +34,7 @@ from onboard.planner import make_planner
 from onboard.tasks import TASKS
 from onboard.tick_record import LoopResult
 from onboard.warmup import warm_up
+from robot_contract.errors import ConfigError, LinkError
 
 HELP = "the onboard controller: adapt, plan and drive the robot"
 

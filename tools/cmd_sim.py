@@ -14,8 +14,8 @@ import signal
 import sys
 from types import FrameType
 
-from firmware_bridge.errors import ConfigError
 from firmware_bridge.fake.faults import parse_faults
+from robot_contract.errors import ConfigError
 
 HELP = "software-in-the-loop fake robot behind a pseudo-terminal"
 

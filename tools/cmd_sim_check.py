@@ -17,10 +17,10 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from firmware_bridge.errors import ConfigError
 from firmware_bridge.records import DUTY_FULL_SCALE, ENCODER_COUNTS_PER_REV
 from firmware_bridge.sim.conditions import Condition, load_condition_file, parse_condition
-from firmware_bridge.state import ACTION_HIGH_REV_S, ACTION_LOW_REV_S, CONTROL_PERIOD_S
+from robot_contract.errors import ConfigError
+from robot_contract.state import ACTION_HIGH_REV_S, ACTION_LOW_REV_S, CONTROL_PERIOD_S
 
 if TYPE_CHECKING:
     from firmware_bridge.sim.robot import SimRobot

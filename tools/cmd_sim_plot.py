@@ -15,9 +15,9 @@ from pathlib import Path
 
 import numpy as np
 
-from firmware_bridge.errors import ConfigError
 from firmware_bridge.records import DUTY_FULL_SCALE
 from firmware_bridge.sim.conditions import parse_condition
+from robot_contract.errors import ConfigError
 
 HELP = "plot one open-loop command under each condition family"
 

@@ -81,8 +81,8 @@ def config_from_args(args: argparse.Namespace):
 
 
 def run(args: argparse.Namespace) -> int:
-    from firmware_bridge.errors import ConfigError
     from offboard_training.pipeline import train_with_aggregation
+    from robot_contract.errors import ConfigError
 
     config = config_from_args(args)
     if args.aggregate < 0 or args.aggregate_episodes < 1:

@@ -15,7 +15,7 @@ import sys
 from collections.abc import Iterator
 from typing import IO
 
-from firmware_bridge.errors import LinkError
+from robot_contract.errors import LinkError
 
 STOP_TIMEOUT_S = 15.0
 

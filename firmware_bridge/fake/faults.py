@@ -12,7 +12,7 @@ import random
 from collections import deque
 from dataclasses import dataclass
 
-from firmware_bridge.errors import ConfigError
+from robot_contract.errors import ConfigError
 
 FAULT_KEYS = ("corrupt", "drop", "delay_ms", "jitter_ms", "disconnect_at")
 

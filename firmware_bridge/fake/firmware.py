@@ -50,7 +50,7 @@ from firmware_bridge.messages import (
     encode_message,
 )
 from firmware_bridge.records import DUTY_FULL_SCALE, Pose, Telemetry
-from firmware_bridge.state import ACTION_HIGH_REV_S, ACTION_LOW_REV_S, CONTROL_PERIOD_S
+from robot_contract.state import ACTION_HIGH_REV_S, ACTION_LOW_REV_S, CONTROL_PERIOD_S
 
 FIRMWARE_VERSION = (1, 0, 0)
 DEVICE_ID = 0x51A0_0001

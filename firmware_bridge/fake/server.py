@@ -20,9 +20,9 @@ import time
 import tty
 from typing import TextIO
 
-from firmware_bridge.errors import ConfigError
 from firmware_bridge.fake.faults import FaultSpec, FaultyChannel
 from firmware_bridge.fake.firmware import FakeFirmware
+from robot_contract.errors import ConfigError
 
 MAX_PENDING_OUT = 1 << 16
 """Bytes kept for a host that is not reading; beyond this the oldest are dropped."""

@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from firmware_bridge.errors import ConfigError
+from robot_contract.errors import ConfigError
 
 LEG_NAMES: tuple[str, ...] = ("LF", "LM", "LR", "RF", "RM", "RR")
 """Left/right, front/middle/rear."""

@@ -2,7 +2,7 @@
 
 Action: left and right leg-velocity setpoints, leg rev/s, shape (2,) float32 within
 [ACTION_LOW_REV_S, ACTION_HIGH_REV_S] (out-of-bounds actions are clipped).
-Observation: the 24-number state of ``firmware_bridge.state`` (shape (24,) float64), built
+Observation: the 24-number state of ``robot_contract.state`` (shape (24,) float64), built
 by ``StateBuilder`` from the simulated telemetry and motion-capture pose, exactly as the
 onboard computer builds it from the real robot's.
 Reward: forward progress along the start heading over the step, m (true pose); the
@@ -21,13 +21,13 @@ from gymnasium import spaces
 
 from firmware_bridge.sim.conditions import Condition, as_condition
 from firmware_bridge.sim.robot import SimRobot
-from firmware_bridge.state import (
+from firmware_bridge.state_builder import StateBuilder
+from robot_contract.state import (
     ACTION_DIM,
     ACTION_HIGH_REV_S,
     ACTION_LOW_REV_S,
     CONTROL_PERIOD_S,
     STATE_DIM,
-    StateBuilder,
 )
 
 EPISODE_STEPS = 110

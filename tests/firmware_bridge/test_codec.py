@@ -10,7 +10,6 @@ from hypothesis import strategies as st
 
 from firmware_bridge.cobs import cobs_decode, cobs_encode
 from firmware_bridge.crc import crc16, crc16_reference
-from firmware_bridge.errors import ProtocolError
 from firmware_bridge.frame import (
     CRC_LEN,
     HEADER_LEN,
@@ -46,6 +45,7 @@ from firmware_bridge.messages import (
     encode_message,
 )
 from firmware_bridge.records import Pose, Telemetry
+from robot_contract.errors import ProtocolError
 
 u8 = st.integers(0, 0xFF)
 u16 = st.integers(0, 0xFFFF)

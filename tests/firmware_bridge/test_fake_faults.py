@@ -6,10 +6,10 @@ import random
 
 import pytest
 
-from firmware_bridge.errors import ConfigError
 from firmware_bridge.fake.faults import FaultSpec, FaultyChannel, parse_faults
 from firmware_bridge.frame import FrameDecoder
 from firmware_bridge.messages import Hello, StartTelemetry, encode_message
+from robot_contract.errors import ConfigError
 from tools.cli import main
 
 

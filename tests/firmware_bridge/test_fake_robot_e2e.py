@@ -15,7 +15,6 @@ from typing import ClassVar
 import pytest
 from fake_robot_helpers import REPO, start_fake, stop_fake
 
-from firmware_bridge.errors import LinkError, ProtocolError
 from firmware_bridge.messages import (
     FLAG_ESTOPPED,
     FLAG_MOTORS_ON,
@@ -25,6 +24,7 @@ from firmware_bridge.messages import (
 )
 from firmware_bridge.records import ENCODER_COUNTS_PER_REV
 from firmware_bridge.serial_robot import SerialRobot
+from robot_contract.errors import LinkError, ProtocolError
 
 pytestmark = pytest.mark.timeout(60)
 

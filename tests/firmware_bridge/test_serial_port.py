@@ -8,8 +8,8 @@ import tty
 
 import pytest
 
-from firmware_bridge.errors import LinkError
 from firmware_bridge.port import SerialPort, open_serial
+from robot_contract.errors import LinkError
 
 
 def _pty() -> tuple[int, int, str]:

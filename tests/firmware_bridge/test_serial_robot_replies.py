@@ -10,10 +10,10 @@ from collections.abc import Iterator
 
 import pytest
 
-from firmware_bridge.errors import ProtocolError
 from firmware_bridge.frame import FrameDecoder
 from firmware_bridge.messages import Ack, encode_message
 from firmware_bridge.serial_robot import SerialRobot
+from robot_contract.errors import ProtocolError
 
 
 @pytest.fixture

@@ -8,12 +8,13 @@ import onnx
 import pytest
 from onnx import TensorProto, helper
 
-from firmware_bridge.errors import ConfigError, DatasetError, ModelFileError
 from offboard_training.collect import CollectConfig, check_model, collect, run_in_workers
 from offboard_training.config import TrainConfig
 from offboard_training.dataset import load_dataset
+from offboard_training.errors import DatasetError
 from offboard_training.export import export_run
 from offboard_training.train import train
+from robot_contract.errors import ConfigError, ModelFileError
 from tools.cli import main
 
 

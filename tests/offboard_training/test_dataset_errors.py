@@ -11,8 +11,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from firmware_bridge.errors import DatasetError
 from offboard_training.dataset import MANIFEST, load_dataset
+from offboard_training.errors import DatasetError
 
 EPISODE = "ep_00001.npz"
 

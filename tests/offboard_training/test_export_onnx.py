@@ -11,11 +11,11 @@ import pytest
 import torch
 from onnx import numpy_helper
 
-from firmware_bridge.state import STATE_NAMES
 from offboard_training.config import TrainConfig
 from offboard_training.dataset import load_dataset
 from offboard_training.export import METADATA_KEYS, export_run, read_onnx
 from offboard_training.train import load_run, train
+from robot_contract.state import STATE_NAMES
 
 TINY = {"hidden": (32, 32), "M": 4, "K": 4, "epochs": 2, "steps_per_epoch": 5, "meta_batch": 8}
 

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from firmware_bridge.errors import ModelFileError
 from offboard_training.train import load_run
+from robot_contract.errors import ModelFileError
 from tools.cli import main
 
 

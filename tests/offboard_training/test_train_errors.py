@@ -9,9 +9,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from firmware_bridge.errors import ConfigError, DatasetError
 from offboard_training.config import TrainConfig, parse_hidden
 from offboard_training.dataset import load_dataset
+from offboard_training.errors import DatasetError
+from robot_contract.errors import ConfigError
 from tools.cli import main
 
 

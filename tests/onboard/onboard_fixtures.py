@@ -16,7 +16,7 @@ import numpy as np
 import onnx
 from onnx import TensorProto, helper, numpy_helper
 
-from firmware_bridge.state import (
+from robot_contract.state import (
     ACTION_HIGH_REV_S,
     ACTION_LOW_REV_S,
     ACTION_NAMES,

@@ -48,7 +48,7 @@ def test_bench_quality_mode_runs_closed_loop(capsys: pytest.CaptureFixture[str])
 
 def test_bench_quality_needs_a_model() -> None:
     """--quality without --model is a one-line ConfigError."""
-    from firmware_bridge.errors import ConfigError
+    from robot_contract.errors import ConfigError
 
     with pytest.raises(ConfigError):
         cmd_bench_onboard.run_benchmark(argparse.Namespace(quality=True, model=None))

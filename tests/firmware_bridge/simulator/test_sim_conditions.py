@@ -9,7 +9,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from firmware_bridge.errors import ConfigError
 from firmware_bridge.sim.conditions import (
     CONDITION_KEYS,
     TERRAINS,
@@ -19,6 +18,7 @@ from firmware_bridge.sim.conditions import (
     parse_condition,
     sample_training_condition,
 )
+from robot_contract.errors import ConfigError
 
 
 def test_empty_string_is_nominal_carpet():

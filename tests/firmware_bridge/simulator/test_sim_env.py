@@ -8,9 +8,10 @@ import pytest
 from gymnasium.utils.env_checker import check_env
 
 import firmware_bridge.sim  # noqa: F401  (registers Roach-v0)
-from firmware_bridge.errors import ConfigError
 from firmware_bridge.sim.env import RoachEnv
-from firmware_bridge.state import STATE_DIM, StateBuilder
+from firmware_bridge.state_builder import StateBuilder
+from robot_contract.errors import ConfigError
+from robot_contract.state import STATE_DIM
 
 
 @pytest.mark.filterwarnings("ignore:.*(recommend using a symmetric|infinity).*:UserWarning")

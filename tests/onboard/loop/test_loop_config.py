@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from firmware_bridge.errors import ConfigError
 from onboard.config import ControllerConfig, load_config, with_overrides
+from robot_contract.errors import ConfigError
 
 REPO = Path(__file__).resolve().parents[3]
 

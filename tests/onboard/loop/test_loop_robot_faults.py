@@ -16,7 +16,6 @@ from onboard_fixtures import build_model_proto, default_metadata, random_model_a
 
 from firmware_bridge.messages import FLAG_ESTOPPED, FLAG_MOTORS_ON, FLAG_WATCHDOG_TRIPPED
 from firmware_bridge.serial_robot import SerialRobot
-from firmware_bridge.state import ACTION_HIGH_REV_S, ACTION_LOW_REV_S
 from onboard import safety
 from onboard.adaptation import Adapter
 from onboard.config import ControllerConfig, LoopConfig
@@ -27,6 +26,7 @@ from onboard.objective import Objective
 from onboard.planner import CEM, PlannerConfig, RandomShooting
 from onboard.tasks import TaskConfig
 from onboard.warmup import warm_up
+from robot_contract.state import ACTION_HIGH_REV_S, ACTION_LOW_REV_S
 from tools.fake_process import running_fake
 
 REPO = Path(__file__).resolve().parents[3]

@@ -8,9 +8,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from firmware_bridge.errors import ConfigError
 from onboard.adaptation import MODES, Adapter
 from onboard.model import DynamicsModel, load_model
+from robot_contract.errors import ConfigError
 
 
 def _window(model: DynamicsModel, n: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:

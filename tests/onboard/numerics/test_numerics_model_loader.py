@@ -9,9 +9,9 @@ import onnx
 import pytest
 from onboard_fixtures import build_model_proto, default_metadata, random_model_arrays
 
-from firmware_bridge.errors import ModelFileError
-from firmware_bridge.state import STATE_NAMES
 from onboard.model import load_model
+from robot_contract.errors import ModelFileError
+from robot_contract.state import STATE_NAMES
 
 
 def _one_line_error(path: Path, **kwargs: object) -> str:
@@ -61,7 +61,7 @@ def test_missing_metadata_key_is_rejected(tmp_path: Path, key: str) -> None:
 
 
 def test_wrong_state_layout_is_rejected(tmp_path: Path) -> None:
-    """State names in another order than firmware_bridge.state are refused."""
+    """State names in another order than robot_contract.state are refused."""
     from onboard_fixtures import write_random_model
 
     names = list(STATE_NAMES)

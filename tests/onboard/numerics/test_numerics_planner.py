@@ -7,8 +7,8 @@ import itertools
 import numpy as np
 import pytest
 
-from firmware_bridge.errors import ConfigError
 from onboard.planner import CEM, PlannerConfig, RandomShooting, make_planner
+from robot_contract.errors import ConfigError
 
 LOW = np.array([2.0, 2.0])
 HIGH = np.array([9.0, 9.0])

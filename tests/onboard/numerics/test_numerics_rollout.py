@@ -66,7 +66,9 @@ def test_planning_tick_end_to_end(random_model_path: Path) -> None:
 
 
 def test_rollout_workers_give_identical_predictions(random_model_path: Path) -> None:
-    """Splitting the candidates over 3 worker threads changes nothing in the prediction."""
+    """Splitting the candidates over 3 worker threads changes the prediction by float32
+    rounding at most: sgemm blocks its work by the row count, so a row's sums may be
+    ordered differently in a smaller block (not bit-identical, seen at 1.2e-7 relative)."""
     model = load_model(random_model_path)
     rng = np.random.default_rng(2)
     state = model.input_mean[0] + 0.1 * rng.standard_normal(24)
@@ -75,7 +77,7 @@ def test_rollout_workers_give_identical_predictions(random_model_path: Path) -> 
     try:
         a = single.bind(model.theta, state, lambda ps: ps.reshape(len(ps), -1).sum(1))(actions)
         b = multi.bind(model.theta, state, lambda ps: ps.reshape(len(ps), -1).sum(1))(actions)
-        np.testing.assert_array_equal(a, b)
-        np.testing.assert_array_equal(single.states, multi.states)
+        np.testing.assert_allclose(a, b, rtol=2e-6, atol=0)
+        np.testing.assert_allclose(single.states, multi.states, rtol=2e-6, atol=1e-6)
     finally:
         multi.close()

@@ -7,8 +7,8 @@ import math
 import numpy as np
 import pytest
 
-from firmware_bridge.errors import ConfigError
 from onboard.tasks import TASKS, TaskConfig, make_task, path_points
+from robot_contract.errors import ConfigError
 
 
 def _state(x: float, y: float, yaw: float) -> np.ndarray:

@@ -1,4 +1,4 @@
-"""The project's error hierarchy.
+"""The project's error hierarchy, shared by every package (the bottom of the import order).
 
 Every user-facing failure is a ``RoachError`` subclass whose message is one line that
 says what was wrong, where, and what would be valid. The ``roach`` command line turns
@@ -20,10 +20,6 @@ class ConfigError(RoachError):
 
 class ModelFileError(RoachError):
     """A model file that is missing, not ONNX, truncated, or inconsistent with the config."""
-
-
-class DatasetError(RoachError):
-    """A training dataset that is missing, malformed or inconsistent."""
 
 
 class LinkError(RoachError):
