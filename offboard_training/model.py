@@ -78,7 +78,7 @@ class _NormBuffers(nn.Module):
             self.register_buffer(name, torch.as_tensor(value, dtype=torch.float32))
 
 
-class DynamicsModel(nn.Module):
+class DynamicsNet(nn.Module):
     """``x`` [N, 24] raw -> (``delta_norm`` [N, 24], ``delta`` [N, 24]).
 
     State-dict names are those of the ONNX file: ``norm.*`` buffers and ``layers.{i}.*``.
@@ -144,7 +144,7 @@ def adapted_future_loss(
     return mse(adapt(params, xn_past, yn_past, inner_lr), xn_future, yn_future)
 
 
-def module_forward(model: DynamicsModel, x: torch.Tensor) -> torch.Tensor:
+def module_forward(model: DynamicsNet, x: torch.Tensor) -> torch.Tensor:
     """``delta_norm`` of ``model`` through ``functional_call`` (used for cross-checks)."""
     out = functional_call(model, dict(model.named_parameters()), (x,))
     return out[0]

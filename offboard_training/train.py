@@ -23,7 +23,7 @@ from offboard_training.config import TrainConfig
 from offboard_training.dataset import Episode, one_line, split_by_episode
 from offboard_training.errors import DatasetError
 from offboard_training.evaluate import errors_at, transition_mse
-from offboard_training.model import DynamicsModel, Normalizer, adapted_future_loss, mse
+from offboard_training.model import DynamicsNet, Normalizer, adapted_future_loss, mse
 from offboard_training.version import code_version
 from offboard_training.windows import raw_arrays, to_transitions
 from robot_contract.errors import ConfigError, ModelFileError
@@ -84,7 +84,7 @@ def train(
         )
 
     # ---- model, optimiser, the loss of one outer step
-    model = DynamicsModel(config.hidden, norm)
+    model = DynamicsNet(config.hidden, norm)
     if config.init_from:
         _init_from(model, norm, config, Path(config.init_from))
     params = model.layer_params()
@@ -178,7 +178,7 @@ def train(
     return TrainResult(run_dir, best_epoch, best_val, len(history), wall, stopped_by)
 
 
-def _init_from(model: DynamicsModel, norm: Normalizer, config: TrainConfig, run_dir: Path) -> None:
+def _init_from(model: DynamicsNet, norm: Normalizer, config: TrainConfig, run_dir: Path) -> None:
     """Copies the layer weights of another run; its hidden sizes and normaliser must match."""
     start = load_run(run_dir)
     if start.config.hidden != config.hidden:
@@ -198,7 +198,7 @@ def _init_from(model: DynamicsModel, norm: Normalizer, config: TrainConfig, run_
 
 def save_run(
     run_dir: Path,
-    model: DynamicsModel,
+    model: DynamicsNet,
     norm: Normalizer,
     config: TrainConfig,
     data_summary: dict,
@@ -222,7 +222,7 @@ def save_run(
 class TrainedRun:
     """A run folder loaded back: the model (best weights) and what made it."""
 
-    model: DynamicsModel
+    model: DynamicsNet
     norm: Normalizer
     config: TrainConfig
     data_summary: dict
@@ -238,7 +238,7 @@ def load_run(run_dir: Path) -> TrainedRun:
         blob = torch.load(path, weights_only=True)
         config = TrainConfig.from_json(json.loads(blob["config"]))
         norm = Normalizer(**{k: v.numpy() for k, v in blob["normalizer"].items()})
-        model = DynamicsModel(config.hidden, norm)
+        model = DynamicsNet(config.hidden, norm)
         model.load_state_dict(blob["state_dict"])
         return TrainedRun(
             model,

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from onboard import kernels
-from onboard.model import DynamicsModel
+from onboard.model import LoadedModel
 from robot_contract.errors import ConfigError
 
 MODES: tuple[str, ...] = ("grbal", "dyn-eval", "none")
@@ -55,7 +55,7 @@ class Adapter:
 
     def __init__(
         self,
-        model: DynamicsModel,
+        model: LoadedModel,
         mode: str,
         *,
         M: int | None = None,

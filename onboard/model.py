@@ -82,7 +82,7 @@ class ModelMeta:
 
 
 @dataclass(frozen=True)
-class DynamicsModel:
+class LoadedModel:
     """A loaded dynamics model: the meta-learned parameters and the normalisation.
 
     weights[i]: [out, in] float32 C-contiguous (views into ``theta``); biases[i]: [out].
@@ -122,7 +122,7 @@ def load_model(
     action_low: np.ndarray | tuple[float, float] | None = None,
     action_high: np.ndarray | tuple[float, float] | None = None,
     control_period_s: float | None = None,
-) -> DynamicsModel:
+) -> LoadedModel:
     """Reads, validates and cross-checks a model file.
 
     action_low/high ([2], rev/s) and control_period_s (s) are the controller's configured
@@ -213,7 +213,7 @@ def model_from_arrays(
     M: int = 16,
     inner_lr: float = 0.01,
     path: str = "<memory>",
-) -> DynamicsModel:
+) -> LoadedModel:
     """An in-memory model from arrays (benchmarks, tests); no file, no cross-check.
 
     weights[i]: [out, in]; biases[i]: [out]; norm: input_mean, input_std, delta_mean,
@@ -248,7 +248,7 @@ def _assemble(
     biases: list[np.ndarray],
     norm: dict[str, np.ndarray],
     path: str,
-) -> DynamicsModel:
+) -> LoadedModel:
     theta = kernels.pack_params(weights, biases)
     theta.setflags(write=False)  # the meta-learned parameters: every consumer copies
     dims = kernels.layer_dims(weights)
@@ -256,7 +256,7 @@ def _assemble(
     norm = {k: np.ascontiguousarray(v, np.float32).copy() for k, v in norm.items()}
     for v in norm.values():
         v.setflags(write=False)
-    return DynamicsModel(
+    return LoadedModel(
         meta=meta,
         weights=w_views,
         biases=b_views,
@@ -356,7 +356,7 @@ def _check_dims(p: Path, meta: ModelMeta, weights: list[np.ndarray]) -> None:
         )
 
 
-def _cross_check(p: Path, proto: object, model: DynamicsModel) -> None:
+def _cross_check(p: Path, proto: object, model: LoadedModel) -> None:
     """onnxruntime vs the Numba and BLAS forwards on a probe batch around the data mean."""
     import onnxruntime as ort
 

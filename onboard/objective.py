@@ -13,7 +13,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from onboard.model import DynamicsModel
+from onboard.model import LoadedModel
 from onboard.planner import PlannerConfig
 from onboard.rollout import Rollout
 from onboard.tasks import Task, TaskConfig, TrackPoint, make_task
@@ -42,7 +42,7 @@ class Objective:
     """
 
     def __init__(
-        self, model: DynamicsModel, planner_cfg: PlannerConfig, task_name: str, task_cfg: TaskConfig
+        self, model: LoadedModel, planner_cfg: PlannerConfig, task_name: str, task_cfg: TaskConfig
     ) -> None:
         self.rollout = Rollout(model, planner_cfg.n_candidates, planner_cfg.horizon)
         self.task_name, self.task_cfg = task_name, task_cfg

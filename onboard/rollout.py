@@ -28,14 +28,14 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 
 from onboard import kernels
-from onboard.model import DynamicsModel
+from onboard.model import LoadedModel
 
 CostFn = Callable[[np.ndarray], np.ndarray]
 """predicted states [N, H+1, 24] -> costs [N]."""
 
 
 def fold_normalisation(
-    model: DynamicsModel,
+    model: LoadedModel,
     theta: np.ndarray,
     out_wts: list[np.ndarray] | None = None,
     out_bis: list[np.ndarray] | None = None,
@@ -82,7 +82,7 @@ class Rollout:
     """
 
     def __init__(
-        self, model: DynamicsModel, n_candidates: int, horizon: int, *, workers: int = 1
+        self, model: LoadedModel, n_candidates: int, horizon: int, *, workers: int = 1
     ) -> None:
         if workers < 1:
             raise ValueError(f"rollout workers={workers} must be >= 1")
@@ -191,7 +191,7 @@ class Rollout:
 
 
 def make_rollout_cost(
-    model: DynamicsModel,
+    model: LoadedModel,
     params: np.ndarray,
     state: np.ndarray,
     cost: CostFn,

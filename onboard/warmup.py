@@ -11,13 +11,13 @@ import numpy as np
 
 from onboard.adaptation import Adapter
 from onboard.config import ControllerConfig
-from onboard.model import DynamicsModel
+from onboard.model import LoadedModel
 from onboard.objective import Objective
 from onboard.planner import make_planner
 
 
 def warm_up(
-    model: DynamicsModel, adapter: Adapter, objective: Objective, cfg: ControllerConfig
+    model: LoadedModel, adapter: Adapter, objective: Objective, cfg: ControllerConfig
 ) -> None:
     """Compiles the Numba kernels and touches the rollout buffers before the robot moves,
     so the first tick costs what every tick costs. Uses a spare adapter and planner and

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-from onboard.model import DynamicsModel
+from onboard.model import LoadedModel
 from onboard.planner import PlannerConfig, make_planner
 from onboard.rollout import Rollout
 from onboard.tasks import make_task
@@ -57,7 +57,7 @@ def parse_setting(spec: str, horizon: int, fix: bool) -> PlannerConfig:
         ) from None
 
 
-def quality(model: DynamicsModel, opts: argparse.Namespace) -> int:
+def quality(model: LoadedModel, opts: argparse.Namespace) -> int:
     """Closed-loop episodes with the model as the world, one row per planner setting."""
     fix = bool(opts.fix_first_action)
     start = np.zeros(24)
@@ -103,7 +103,7 @@ def quality(model: DynamicsModel, opts: argparse.Namespace) -> int:
 
 
 def _episode(
-    model: DynamicsModel,
+    model: LoadedModel,
     planner: object,
     rollout: Rollout,
     task_name: str,

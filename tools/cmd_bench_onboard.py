@@ -31,7 +31,7 @@ import numpy as np
 from onboard import kernels
 from onboard.adaptation import Adapter
 from onboard.blas import get_blas_threads, set_blas_threads
-from onboard.model import DynamicsModel, load_model, model_from_arrays
+from onboard.model import LoadedModel, load_model, model_from_arrays
 from onboard.planner import PlannerConfig, make_planner
 from onboard.rollout import Rollout
 from onboard.tasks import make_task
@@ -128,7 +128,7 @@ def run_benchmark(args: argparse.Namespace) -> int:
             raise ConfigError("roach bench onboard --quality needs --model FILE (a trained model)")
         set_blas_threads(1)
         return bench_onboard_planners.quality(load_model(opts.model), opts)
-    models: list[tuple[str, DynamicsModel]] = []
+    models: list[tuple[str, LoadedModel]] = []
     for spec in opts.hidden:
         hidden = tuple(int(h) for h in str(spec).split(","))
         models.append(("x".join(map(str, hidden)), _random_model(hidden)))
@@ -169,7 +169,7 @@ def run_benchmark(args: argparse.Namespace) -> int:
     return 0
 
 
-def _random_model(hidden: tuple[int, ...], seed: int = 0) -> DynamicsModel:
+def _random_model(hidden: tuple[int, ...], seed: int = 0) -> LoadedModel:
     rng = np.random.default_rng(seed)
     dims = [24, *hidden, 24]
     weights = [
@@ -196,7 +196,7 @@ def _times_ms(fn: Callable[[], object], repeats: int) -> np.ndarray:
     return out
 
 
-def _bench_one(model: DynamicsModel, n: int, opts: argparse.Namespace) -> dict[str, float]:
+def _bench_one(model: LoadedModel, n: int, opts: argparse.Namespace) -> dict[str, float]:
     rng = np.random.default_rng(1)
     h = opts.horizon
     state = np.zeros(24)

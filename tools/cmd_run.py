@@ -28,7 +28,7 @@ from onboard.blas import set_blas_threads
 from onboard.config import ControllerConfig, describe, load_config, with_overrides
 from onboard.logging_mcap import LOG_FORMAT_VERSION, TOPIC_RUN, TickLogWriter
 from onboard.loop import Controller
-from onboard.model import DynamicsModel, load_model
+from onboard.model import LoadedModel, load_model
 from onboard.objective import Objective
 from onboard.planner import make_planner
 from onboard.tasks import TASKS
@@ -143,7 +143,7 @@ def open_robot(cfg: ControllerConfig) -> Robot:
 
 
 def run_record(
-    cfg: ControllerConfig, model: DynamicsModel, hello: dict, ctl: Controller, lockstep: bool
+    cfg: ControllerConfig, model: LoadedModel, hello: dict, ctl: Controller, lockstep: bool
 ) -> dict[str, Any]:
     """The log's /roach/run message (docs/log-format.md)."""
     m = model.meta

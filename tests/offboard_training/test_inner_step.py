@@ -7,7 +7,7 @@ import torch
 from torch.func import vmap
 
 from offboard_training.model import (
-    DynamicsModel,
+    DynamicsNet,
     Normalizer,
     adapt,
     adapted_future_loss,
@@ -17,10 +17,10 @@ from offboard_training.model import (
 )
 
 
-def _model(hidden: tuple[int, ...], seed: int = 0) -> DynamicsModel:
+def _model(hidden: tuple[int, ...], seed: int = 0) -> DynamicsNet:
     torch.manual_seed(seed)
     norm = Normalizer(np.zeros(24), np.ones(24), np.zeros(24), np.ones(24))
-    return DynamicsModel(hidden, norm).double()
+    return DynamicsNet(hidden, norm).double()
 
 
 def _hand_grad(p: dict[str, np.ndarray], x: np.ndarray, y: np.ndarray) -> dict[str, np.ndarray]:

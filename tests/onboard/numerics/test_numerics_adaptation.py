@@ -9,11 +9,11 @@ import numpy as np
 import pytest
 
 from onboard.adaptation import MODES, Adapter
-from onboard.model import DynamicsModel, load_model
+from onboard.model import LoadedModel, load_model
 from robot_contract.errors import ConfigError
 
 
-def _window(model: DynamicsModel, n: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+def _window(model: LoadedModel, n: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
     """A window of n transitions whose deltas follow a shifted version of the model."""
     rng = np.random.default_rng(seed)
     states = np.empty((n + 1, 24))
@@ -27,18 +27,18 @@ def _window(model: DynamicsModel, n: int, seed: int = 0) -> tuple[np.ndarray, np
 
 
 @pytest.fixture
-def model(random_model_path: Path) -> DynamicsModel:
+def model(random_model_path: Path) -> LoadedModel:
     return load_model(random_model_path)
 
 
-def test_invalid_mode_lists_valid_modes(model: DynamicsModel) -> None:
+def test_invalid_mode_lists_valid_modes(model: LoadedModel) -> None:
     """An unknown mode is a ConfigError naming every valid mode."""
     with pytest.raises(ConfigError) as info:
         Adapter(model, "maml")
     assert all(m in str(info.value) for m in MODES)
 
 
-def test_grbal_step_lowers_window_loss_and_resets_each_step(model: DynamicsModel) -> None:
+def test_grbal_step_lowers_window_loss_and_resets_each_step(model: LoadedModel) -> None:
     """grbal: one step lowers the window loss; every call starts again from the meta-learned set."""
     states, actions = _window(model, 16)
     ad = Adapter(model, "grbal", inner_lr=0.01)
@@ -51,7 +51,7 @@ def test_grbal_step_lowers_window_loss_and_resets_each_step(model: DynamicsModel
     assert not np.array_equal(ad.params, ad.meta_params)
 
 
-def test_dyn_eval_keeps_stepping(model: DynamicsModel) -> None:
+def test_dyn_eval_keeps_stepping(model: LoadedModel) -> None:
     """dyn-eval: each call starts from the previous adapted set, so the loss keeps falling."""
     states, actions = _window(model, 16)
     ad = Adapter(model, "dyn-eval", inner_lr=0.01)
@@ -59,7 +59,7 @@ def test_dyn_eval_keeps_stepping(model: DynamicsModel) -> None:
     assert all(b < a for a, b in itertools.pairwise(losses))
 
 
-def test_none_mode_never_changes_parameters(model: DynamicsModel) -> None:
+def test_none_mode_never_changes_parameters(model: LoadedModel) -> None:
     """none: no step, the meta-learned parameters are used, the window loss is reported."""
     states, actions = _window(model, 16)
     ad = Adapter(model, "none")
@@ -68,7 +68,7 @@ def test_none_mode_never_changes_parameters(model: DynamicsModel) -> None:
     assert ad.params is ad.meta_params
 
 
-def test_short_and_empty_windows(model: DynamicsModel) -> None:
+def test_short_and_empty_windows(model: LoadedModel) -> None:
     """n < M uses the n transitions; n == 0 takes no step; n > M uses only the latest M."""
     ad = Adapter(model, "grbal", M=8, inner_lr=0.01)
     states, actions = _window(model, 20)
@@ -80,7 +80,7 @@ def test_short_and_empty_windows(model: DynamicsModel) -> None:
     assert full.loss_before == pytest.approx(latest.loss_before)
 
 
-def test_huge_step_falls_back_and_is_counted(model: DynamicsModel) -> None:
+def test_huge_step_falls_back_and_is_counted(model: LoadedModel) -> None:
     """A huge inner_lr makes the window worse: the meta-learned set is used and counted."""
     states, actions = _window(model, 16)
     ad = Adapter(model, "grbal", inner_lr=1e4)
@@ -90,7 +90,7 @@ def test_huge_step_falls_back_and_is_counted(model: DynamicsModel) -> None:
     assert ad.adapt(states, actions).fallbacks_total == 2
 
 
-def test_nan_in_window_falls_back(model: DynamicsModel) -> None:
+def test_nan_in_window_falls_back(model: LoadedModel) -> None:
     """A NaN in the window gives a non-finite loss: fallback to the meta-learned set."""
     states, actions = _window(model, 16)
     states[5, 7] = np.nan
