@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from onboard.command import COMMAND_TIMINGS
 from onboard.planner import PlannerConfig
 from onboard.tasks import TASKS, TaskConfig
 from robot_contract.errors import ConfigError
@@ -52,6 +53,12 @@ class LoopConfig:
     command_timeout_ms: int = field(default=300, metadata=_rng(20, 10_000, "ms"))
     """Set on the robot at start: it stops its motors if no command arrives this long.
     Must exceed the control period (1000 / rate_hz), or the board trips between ticks."""
+    command_timing: str = field(
+        default="pipelined", metadata=_choice(COMMAND_TIMINGS, "command timing")
+    )
+    """pipelined (published): the command planned at tick k is sent at the start of tick
+    k+1 and is every candidate's first step, so compute time never shifts it; immediate:
+    the plan's first step is sent as soon as planning ends (onboard/command.py)."""
     lockstep_timeout_s: float = field(default=2.0, metadata=_rng(0.01, 60.0, "s"))
     """Lockstep mode: how long a tick waits for telemetry newer than the last tick's."""
     log_sync_s: float = field(default=0.5, metadata=_rng(0.01, 1.0, "s"))
@@ -62,6 +69,11 @@ class LoopConfig:
     """Lowest leg-velocity command, both legs; must equal the model's ``roach.action_low``."""
     action_high_rev_s: float = field(default=ACTION_HIGH_REV_S, metadata=_rng(0.0, 20.0, "rev/s"))
     """Highest leg-velocity command, both legs; must equal the model's ``roach.action_high``."""
+
+    @property
+    def pipelined(self) -> bool:
+        """The planner fixes its first step to the command in flight (``command_timing``)."""
+        return self.command_timing == "pipelined"
 
     def __post_init__(self) -> None:
         if not self.action_low_rev_s < self.action_high_rev_s:
@@ -118,8 +130,8 @@ class ControllerConfig:
     link: LinkConfig = field(default_factory=LinkConfig)
     adaptation: AdaptationConfig = field(default_factory=AdaptationConfig)
     planner: PlannerConfig = field(default_factory=PlannerConfig)
-    """Random shooting as published by default: every candidate's first step is the
-    command in flight, sent at the tick's start (onboard.loop.Controller.tick)."""
+    """Random shooting as published by default; with pipelined command timing every
+    candidate's first step is the command in flight (onboard.planner.Planner)."""
     task: TaskConfig = field(default_factory=TaskConfig)
     """Path size and cost weights (onboard.tasks)."""
     task_name: str = "straight"
@@ -127,6 +139,21 @@ class ControllerConfig:
     source: str = "<defaults>"
     """Where the values came from (file path), for error messages and the log."""
 
+    def __post_init__(self) -> None:
+        if self.loop.command_timing == "pipelined" and self.planner.horizon < 2:
+            raise ConfigError(
+                f"{self.source}: [planner] horizon={self.planner.horizon} must be >= 2 with "
+                '[loop] command_timing = "pipelined" (step 0 is the command in flight); '
+                'valid: horizon >= 2, or command_timing = "immediate"'
+            )
+
+
+MOVED_KEYS: dict[tuple[str, str], str] = {
+    ("planner", "fix_first_action"): (
+        '[loop] command_timing = "pipelined" (for true) or "immediate" (for false)'
+    ),
+}
+"""Keys of older config files that now live elsewhere: (table, key) -> what to write."""
 
 SECTIONS: dict[str, type] = {
     "loop": LoopConfig,
@@ -201,6 +228,10 @@ def build_section(cls: type, table: dict[str, Any], source: str, section: str) -
     values: dict[str, Any] = {}
     for key, value in table.items():
         where = f"{source}: [{section}] {key}"
+        if (section, key) in MOVED_KEYS:
+            raise ConfigError(
+                f"{source}: [{section}] {key} has moved; write {MOVED_KEYS[section, key]}"
+            )
         if key not in fields:
             raise ConfigError(
                 f"{source}: unknown key '{key}' in [{section}]; valid: {', '.join(fields)}"

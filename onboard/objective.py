@@ -7,29 +7,15 @@ path is placed at the first state the loop measures.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import asdict
-from typing import Any, Protocol
+from typing import Any
 
 import numpy as np
 
 from onboard.model import LoadedModel
-from onboard.planner import PlannerConfig
+from onboard.planner import PlannerConfig, RolloutCost
 from onboard.rollout import Rollout
 from onboard.tasks import Task, TaskConfig, TrackPoint, make_task
-
-RolloutCost = Callable[[np.ndarray], np.ndarray]
-"""action sequences [N, H, 2] -> costs [N]."""
-
-
-class PlannerLike(Protocol):
-    """What the loop needs of a planner (onboard.planner.RandomShooting, CEM)."""
-
-    cfg: PlannerConfig
-
-    def plan(
-        self, rollout_cost: Any, action_in_flight: np.ndarray, low: np.ndarray, high: np.ndarray
-    ) -> Any: ...
 
 
 class Objective:

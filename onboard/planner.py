@@ -1,25 +1,22 @@
-"""Sampling-based trajectory optimisers: random shooting (as published) and CEM.
+"""Sampling-based trajectory optimisers (random shooting, as published, and CEM) and the
+one wrapper that turns them into the controller's planner.
 
-The optimisers know nothing about models or tasks: they get ``rollout_cost``, a
-function from candidate action sequences [N, H, 2] to costs [N] (lower is better),
-built by onboard/rollout.py around the model, its current parameters, the current state
-and the task.
+The optimisers know nothing about models, tasks or time: ``optimize(cost, x0, low,
+high)`` gets ``cost``, a function from candidate action sequences [N, H, 2] to costs [N]
+(lower is better; built by onboard/rollout.py around the model, its current parameters,
+the current state and the task), an initial guess ``x0`` [H, 2] and per-step bounds
+``low``/``high`` [H, 2], and returns the best sequence it found.
 
-The command in flight. While the controller measures the state and plans, the robot
-keeps executing the command sent at the previous tick; the new command only takes
-effect at about the next tick. So over the first predicted step the applied action is
-known, and every candidate's first action is fixed to it (as on the published robot).
-The first action the planner chooses is therefore ``best_sequence[1]``, and that is the
-command to send (``PlanResult.action``). The horizon must be >= 2.
-
-``fix_first_action=False`` is for a robot that applies a command over the very period
-that follows the state it was planned from (e.g. a simulator stepped in lockstep with
-the controller, or the model trained on transitions (s_k, command sent at tick k,
-s_k+1)): every step is free and the command to send is ``best_sequence[0]``. Either way
-``PlanResult.action`` is the command to send.
-
-CEM warm start: the sampling mean starts from the previous plan shifted by one step
-(its last action repeated), the standard deviation from a fixed fraction of the range.
+``Planner`` owns what depends on the control loop:
+- the command in flight. With pipelined command timing (onboard/command.py, the
+  published robot) the command planned at the previous tick is sent at the start of
+  this tick and applies over the first predicted step, so step 0 of every candidate is
+  fixed to it: its bounds are set to that command (low = high), and the command to send
+  next is ``best_sequence[1]``; the horizon must be >= 2. With immediate timing every
+  step is free and the command to send is ``best_sequence[0]``. Either way
+  ``PlanResult.action`` is the command to send;
+- the warm start: the next plan starts from this plan's sampling mean shifted by one
+  step (its last action repeated). Random shooting ignores it; CEM starts from it.
 """
 
 from __future__ import annotations
@@ -47,10 +44,8 @@ class PlannerConfig:
     n_candidates: int = 1000
     """Action sequences sampled per iteration (the published robot used 2000)."""
     horizon: int = 5
-    """Steps per sequence, including the fixed first step (the command in flight); >= 2."""
-    fix_first_action: bool = True
-    """Fix step 0 of every candidate to the command in flight and send step 1 (published
-    robot, one-period command delay); False: all steps free, send step 0."""
+    """Steps per sequence, including the fixed first step (the command in flight) with
+    pipelined command timing, which needs >= 2."""
     cem_iters: int = 3
     """CEM iterations per control step (N candidates each)."""
     cem_elites: int = 50
@@ -69,10 +64,8 @@ class PlannerConfig:
             )
         if self.n_candidates < 1:
             raise ConfigError(f"planner n_candidates={self.n_candidates} must be >= 1")
-        if self.horizon < (2 if self.fix_first_action else 1):
-            raise ConfigError(
-                f"planner horizon={self.horizon} must be >= 2 (step 1 is the command in flight)"
-            )
+        if self.horizon < 1:
+            raise ConfigError(f"planner horizon={self.horizon} must be >= 1")
         if self.cem_iters < 1:
             raise ConfigError(f"planner cem_iters={self.cem_iters} must be >= 1")
         if self.cem_elites < 1 or (self.kind == "cem" and self.cem_elites > self.n_candidates):
@@ -87,95 +80,82 @@ class PlannerConfig:
 
 
 @dataclass(frozen=True)
+class Solution:
+    """What an optimiser found."""
+
+    sequence: np.ndarray
+    """[H, 2] float32: the lowest-cost sequence (meaningless when ``cost`` is inf)."""
+    cost: float
+    """Its cost; inf when no candidate had a finite cost."""
+    mean: np.ndarray
+    """[H, 2] float32: the final sampling mean (CEM), or ``sequence`` (random shooting);
+    the next plan's warm start is this, shifted by one step."""
+
+
+@dataclass(frozen=True)
 class PlanResult:
     """The chosen command and the sequence it came from."""
 
     action: np.ndarray
-    """[2] float32, rev/s: the command to send now (``best_sequence[1]``, or
-    ``best_sequence[0]`` with ``fix_first_action=False``)."""
+    """[2] float32, rev/s: the command to send (``best_sequence[1]`` with the first step
+    fixed, else ``best_sequence[0]``)."""
     best_cost: float
     """Lowest cost found; inf when no candidate had a finite cost (the sequence then
     holds the command in flight, and the controller must stop rather than send it)."""
     best_sequence: np.ndarray
-    """[H, 2] float32; row 0 is the command in flight when ``fix_first_action``."""
+    """[H, 2] float32; row 0 is the command in flight when the first step is fixed."""
 
 
 class RandomShooting:
-    """N sequences uniform within the bounds, first action fixed; keep the best."""
+    """N sequences uniform within the bounds; keep the best. ``x0`` is not used."""
 
     def __init__(self, cfg: PlannerConfig) -> None:
         self.cfg = cfg
         self._rng = np.random.default_rng(cfg.seed)
         self._cand = np.empty((cfg.n_candidates, cfg.horizon, 2), np.float32)
 
-    def reset(self) -> None:
-        """Start of an episode (no state to clear; kept for a uniform interface)."""
-
-    def plan(
-        self,
-        rollout_cost: RolloutCost,
-        action_in_flight: np.ndarray,
-        low: np.ndarray,
-        high: np.ndarray,
-    ) -> PlanResult:
-        """One planning step; see the module docstring for the command-in-flight rule."""
+    def optimize(
+        self, cost: RolloutCost, x0: np.ndarray, low: np.ndarray, high: np.ndarray
+    ) -> Solution:
+        """One batch of N uniform samples in [low, high] ([H, 2] each)."""
         cand = self._cand
-        lo = np.asarray(low, np.float32)
-        hi = np.asarray(high, np.float32)
         self._rng.random(out=cand, dtype=np.float32)
-        cand *= hi - lo
-        cand += lo
-        if self.cfg.fix_first_action:
-            cand[:, 0, :] = np.clip(np.asarray(action_in_flight, np.float32), lo, hi)
-        costs = np.asarray(rollout_cost(cand))
-        return _best(cand, costs, 1 if self.cfg.fix_first_action else 0, cand[0, 0])
+        cand *= high - low
+        cand += low
+        costs = np.asarray(cost(cand))
+        costs = np.where(np.isfinite(costs), costs, np.inf)
+        i = int(np.argmin(costs))
+        seq = cand[i].copy()
+        return Solution(sequence=seq, cost=float(costs[i]), mean=seq)
 
 
 class CEM:
-    """Cross-entropy method with the first action fixed and a shifted warm start."""
+    """Cross-entropy method: ``cem_iters`` rounds of sample / score / refit from ``x0``."""
 
     def __init__(self, cfg: PlannerConfig) -> None:
         self.cfg = cfg
         self._rng = np.random.default_rng(cfg.seed)
         self._cand = np.empty((cfg.n_candidates, cfg.horizon, 2), np.float32)
-        self._prev_mean: np.ndarray | None = None
         self.last_iteration_costs: list[float] = []
-        """Best cost after each iteration of the last plan (non-increasing)."""
+        """Best cost after each iteration of the last call (non-increasing)."""
 
-    def reset(self) -> None:
-        """Forget the previous plan (start of an episode)."""
-        self._prev_mean = None
-
-    def plan(
-        self,
-        rollout_cost: RolloutCost,
-        action_in_flight: np.ndarray,
-        low: np.ndarray,
-        high: np.ndarray,
-    ) -> PlanResult:
-        """cem_iters rounds of sample / score / refit; returns the best sequence seen."""
+    def optimize(
+        self, cost: RolloutCost, x0: np.ndarray, low: np.ndarray, high: np.ndarray
+    ) -> Solution:
+        """Returns the best sequence seen over all iterations."""
         cfg = self.cfg
-        h = cfg.horizon
-        lo = np.asarray(low, np.float32)
-        hi = np.asarray(high, np.float32)
-        a0 = np.clip(np.asarray(action_in_flight, np.float32), lo, hi)
-        if self._prev_mean is None:
-            mean = np.broadcast_to((lo + hi) / 2, (h, 2)).astype(np.float32)
-        else:
-            mean = np.concatenate([self._prev_mean[1:], self._prev_mean[-1:]], axis=0)
-        std = np.broadcast_to(cfg.cem_init_std_frac * (hi - lo), (h, 2)).astype(np.float32)
+        mean = np.asarray(x0, np.float32).copy()
+        std = (cfg.cem_init_std_frac * (high - low)).astype(np.float32)
         cand = self._cand
-        best_seq = np.empty((h, 2), np.float32)
+        best_seq = np.empty((cfg.horizon, 2), np.float32)
         best_cost = np.inf
         self.last_iteration_costs = []
         for _ in range(cfg.cem_iters):
             self._rng.standard_normal(out=cand, dtype=np.float32)
             cand *= std
             cand += mean
-            np.clip(cand, lo, hi, out=cand)
-            if cfg.fix_first_action:
-                cand[:, 0, :] = a0
-            costs = np.asarray(rollout_cost(cand), np.float64)
+            np.clip(cand, low, high, out=cand)
+            costs = np.asarray(cost(cand), np.float64)
             costs = np.where(np.isfinite(costs), costs, np.inf)
             i_best = int(np.argmin(costs))
             if costs[i_best] < best_cost:
@@ -185,32 +165,72 @@ class CEM:
             elites = cand[np.argpartition(costs, cfg.cem_elites - 1)[: cfg.cem_elites]]
             mean = cfg.cem_alpha * mean + (1 - cfg.cem_alpha) * elites.mean(axis=0)
             std = cfg.cem_alpha * std + (1 - cfg.cem_alpha) * elites.std(axis=0)
-        if not np.isfinite(best_cost):
-            best_seq[:] = a0
-        self._prev_mean = mean.astype(np.float32)
-        i_send = 1 if cfg.fix_first_action else 0
-        return PlanResult(
-            action=best_seq[i_send].copy(), best_cost=best_cost, best_sequence=best_seq
-        )
+        return Solution(sequence=best_seq, cost=best_cost, mean=mean.astype(np.float32))
 
 
-Planner = RandomShooting | CEM
+Optimizer = RandomShooting | CEM
 
 
-def make_planner(cfg: PlannerConfig) -> Planner:
-    """The planner named by ``cfg.kind``."""
+class Planner:
+    """An optimiser bound to the control loop: the command in flight and the warm start.
+
+    Args:
+        optimizer: RandomShooting or CEM (its ``cfg.horizon`` is the plan's horizon).
+        fix_first_action: step 0 of every candidate is the command in flight and the
+            command to send is step 1 (pipelined timing); False: every step free, send
+            step 0 (immediate timing).
+    """
+
+    def __init__(self, optimizer: Optimizer, fix_first_action: bool = True) -> None:
+        horizon = optimizer.cfg.horizon
+        if fix_first_action and horizon < 2:
+            raise ConfigError(
+                f"planner horizon={horizon} must be >= 2 with pipelined command timing "
+                "(step 0 is the command in flight)"
+            )
+        self.optimizer = optimizer
+        self.fix_first_action = fix_first_action
+        self.horizon = horizon
+        self._low = np.empty((horizon, 2), np.float32)
+        self._high = np.empty((horizon, 2), np.float32)
+        self._warm: np.ndarray | None = None
+
+    def reset(self) -> None:
+        """Forget the previous plan (start of an episode)."""
+        self._warm = None
+
+    def plan(
+        self,
+        cost: RolloutCost,
+        action_in_flight: np.ndarray,
+        low: np.ndarray,
+        high: np.ndarray,
+    ) -> PlanResult:
+        """One planning step: bounds low/high [2] rev/s, the command in flight [2]."""
+        lo, hi = self._low, self._high
+        lo[:] = np.asarray(low, np.float32)
+        hi[:] = np.asarray(high, np.float32)
+        hold = np.clip(np.asarray(action_in_flight, np.float32), lo[0], hi[0])
+        if self.fix_first_action:
+            lo[0] = hi[0] = hold
+        x0 = (lo + hi) / 2 if self._warm is None else self._warm
+        sol = self.optimizer.optimize(cost, x0, lo, hi)
+        self._warm = np.concatenate([sol.mean[1:], sol.mean[-1:]], axis=0)
+        seq = sol.sequence
+        if not math.isfinite(sol.cost):
+            # No candidate had a finite cost: there is no best, and no random candidate
+            # is passed off as one. The caller stops.
+            seq = np.empty((self.horizon, 2), np.float32)
+            seq[:] = hold
+        i_send = 1 if self.fix_first_action else 0
+        return PlanResult(action=seq[i_send].copy(), best_cost=float(sol.cost), best_sequence=seq)
+
+
+def make_optimizer(cfg: PlannerConfig) -> Optimizer:
+    """The optimiser named by ``cfg.kind``."""
     return RandomShooting(cfg) if cfg.kind == "random" else CEM(cfg)
 
 
-def _best(cand: np.ndarray, costs: np.ndarray, i_send: int, hold: np.ndarray) -> PlanResult:
-    """The lowest finite cost's sequence. If no cost is finite there is no best: the cost
-    is inf and the sequence holds ``hold`` [2] (no random candidate is passed off as
-    best); the caller stops."""
-    costs = np.where(np.isfinite(costs), costs, np.inf)
-    i = int(np.argmin(costs))
-    if not np.isfinite(costs[i]):
-        seq = np.empty_like(cand[0])
-        seq[:] = hold
-        return PlanResult(action=seq[i_send].copy(), best_cost=math.inf, best_sequence=seq)
-    seq = cand[i].copy()
-    return PlanResult(action=seq[i_send].copy(), best_cost=float(costs[i]), best_sequence=seq)
+def make_planner(cfg: PlannerConfig, fix_first_action: bool = True) -> Planner:
+    """The planner of ``cfg.kind``; ``fix_first_action`` as pipelined command timing wants."""
+    return Planner(make_optimizer(cfg), fix_first_action)

@@ -29,6 +29,7 @@ import numpy as np
 
 from onboard import kernels
 from onboard.model import LoadedModel
+from onboard.planner import RolloutCost
 
 CostFn = Callable[[np.ndarray], np.ndarray]
 """predicted states [N, H+1, 24] -> costs [N]."""
@@ -172,9 +173,7 @@ class Rollout:
             self._pool.shutdown(wait=True)
             self._pool = None
 
-    def bind(
-        self, params: np.ndarray, state: np.ndarray, cost: CostFn
-    ) -> Callable[[np.ndarray], np.ndarray]:
+    def bind(self, params: np.ndarray, state: np.ndarray, cost: CostFn) -> RolloutCost:
         """The planner's ``rollout_cost``: actions [N, H, 2] -> cost(predicted states) [N].
 
         params: flat parameters [P] (e.g. ``Adapter.params``); state: current state [24].
@@ -188,14 +187,3 @@ class Rollout:
             return cost(self.predict(wts, bis, s0, actions))
 
         return rollout_cost
-
-
-def make_rollout_cost(
-    model: LoadedModel,
-    params: np.ndarray,
-    state: np.ndarray,
-    cost: CostFn,
-    rollout: Rollout,
-) -> Callable[[np.ndarray], np.ndarray]:
-    """Functional spelling of ``rollout.bind(params, state, cost)``."""
-    return rollout.bind(params, state, cost)

@@ -1,7 +1,7 @@
 """What the control loop reports: the episode's result and each tick's log record.
 
 ``LoopResult`` is what ``roach run`` prints and writes as the log's summary;
-``tick_record`` builds one ``/roach/tick`` message (docs/log-format.md).
+``TickRecord`` is one tick, written once as a ``/roach/tick`` message (docs/log-format.md).
 """
 
 from __future__ import annotations
@@ -12,8 +12,10 @@ from typing import Any
 
 import numpy as np
 
+from firmware_bridge.records import Pose, Telemetry
 from firmware_bridge.robot import Stamped
 from onboard.adaptation import AdaptResult
+from onboard.planner import PlanResult
 from onboard.tasks import TrackPoint
 
 
@@ -56,55 +58,72 @@ class LoopResult:
         }
 
 
-def tick_record(
-    k: int,
-    t_start: float,
-    tel: Stamped[Any] | None,
-    pose: Stamped[Any] | None,
-    state: np.ndarray | None,
-    sent: np.ndarray | None,
-    planned: np.ndarray,
-    adapt: AdaptResult | None,
-    plan: Any,
-    track: TrackPoint | None,
-    times: tuple[float, float],
-    tick_s: float,
-    late_s: float,
-    pipelined: bool,
-    events: list[str],
-) -> dict[str, Any]:
-    """One ``/roach/tick`` message. ``sent`` [2] is the command sent this tick (None: a
-    stop), ``planned`` [2] the plan's command; ``times`` (adapt, plan) s; ``tick_s`` the
-    tick so far and ``late_s`` its lateness, s."""
-    return {
-        "tick": k,
-        "t_monotonic_s": t_start,
-        "telemetry": _stamped(tel),
-        "pose": _stamped(pose),
-        "state": state,
-        "command": {
-            "kind": "plan" if sent is not None else "stop",
-            "left_rev_s": float(sent[0]) if sent is not None else None,
-            "right_rev_s": float(sent[1]) if sent is not None else None,
-        },
-        "adaptation": None if adapt is None else asdict(adapt),
-        "planner": None
-        if plan is None
-        else {
-            "best_cost": float(plan.best_cost),
-            "planned_left_rev_s": float(planned[0]),
-            "planned_right_rev_s": float(planned[1]),
-            "pipelined": pipelined,
-        },
-        "tracking": None if track is None else asdict(track),
-        "timing": {
-            "adapt_ms": times[0] * 1e3,
-            "plan_ms": times[1] * 1e3,
-            "tick_ms": tick_s * 1e3,
-            "late_ms": late_s * 1e3,
-        },
-        "events": events,
-    }
+@dataclass
+class TickRecord:
+    """One tick as it ran, filled in step by step and written once (``/roach/tick``).
+
+    The loop sets each field as the tick goes; ``message()`` is the log record
+    (docs/log-format.md).
+    """
+
+    tick: int
+    t_start_s: float
+    """``time.monotonic()`` at the tick's start."""
+    telemetry: Stamped[Telemetry] | None = None
+    pose: Stamped[Pose] | None = None
+    state: np.ndarray | None = None
+    """[24] the state built this tick (None: the inputs were unusable)."""
+    sent: np.ndarray | None = None
+    """[2] rev/s, the command sent this tick; None: the tick commanded a stop."""
+    planned: np.ndarray | None = None
+    """[2] rev/s, the plan's command (clipped to the bounds)."""
+    adapt: AdaptResult | None = None
+    plan: PlanResult | None = None
+    track: TrackPoint | None = None
+    adapt_s: float = 0.0
+    plan_s: float = 0.0
+    fault: str | None = None
+    """Why the tick commanded a stop (an onboard.safety kind), or None."""
+    detail: str = ""
+    """What the fault saw (flags, the planned command, the exception)."""
+    pipelined: bool = True
+    events: list[str] = field(default_factory=list)
+    late_s: float = 0.0
+    tick_s: float = 0.0
+
+    def message(self) -> dict[str, Any]:
+        """The ``/roach/tick`` message."""
+        sent, plan = self.sent, self.plan
+        planned = self.planned
+        return {
+            "tick": self.tick,
+            "t_monotonic_s": self.t_start_s,
+            "telemetry": _stamped(self.telemetry),
+            "pose": _stamped(self.pose),
+            "state": self.state,
+            "command": {
+                "kind": "plan" if sent is not None else "stop",
+                "left_rev_s": float(sent[0]) if sent is not None else None,
+                "right_rev_s": float(sent[1]) if sent is not None else None,
+            },
+            "adaptation": None if self.adapt is None else asdict(self.adapt),
+            "planner": None
+            if plan is None or planned is None
+            else {
+                "best_cost": float(plan.best_cost),
+                "planned_left_rev_s": float(planned[0]),
+                "planned_right_rev_s": float(planned[1]),
+                "pipelined": self.pipelined,
+            },
+            "tracking": None if self.track is None else asdict(self.track),
+            "timing": {
+                "adapt_ms": self.adapt_s * 1e3,
+                "plan_ms": self.plan_s * 1e3,
+                "tick_ms": self.tick_s * 1e3,
+                "late_ms": self.late_s * 1e3,
+            },
+            "events": self.events,
+        }
 
 
 def _stamped(s: Stamped[Any] | None) -> dict[str, Any] | None:

@@ -30,7 +30,7 @@ def warm_up(
     actions = np.full((m, 2), 0.5 * (cfg.loop.action_low_rev_s + cfg.loop.action_high_rev_s))
     spare = Adapter(model, adapter.mode, M=m, inner_lr=adapter.inner_lr)
     spare.adapt(states, actions)
-    planner = make_planner(cfg.planner)
+    planner = make_planner(cfg.planner, cfg.loop.pipelined)
     low, high = np.full(2, cfg.loop.action_low_rev_s), np.full(2, cfg.loop.action_high_rev_s)
     for _ in range(2):
         planner.plan(objective.rollout_cost(states[-1], spare.params), actions[0], low, high)

@@ -90,7 +90,7 @@ def run(args: argparse.Namespace) -> int:
     ctl = Controller(
         robot,
         adapter,
-        make_planner(cfg.planner),
+        make_planner(cfg.planner, cfg.loop.pipelined),
         objective,
         cfg.loop,
         np.full(2, cfg.loop.action_low_rev_s),

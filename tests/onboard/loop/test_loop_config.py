@@ -73,7 +73,16 @@ def test_values_are_read_and_ints_widen_to_floats(tmp_path: Path) -> None:
         ),
         ("[adaptation]\nmode = 'maml'\n", ["[adaptation] mode", "grbal, dyn-eval, none"]),
         ("[task]\nname = 'spiral'\n", ["[task] name", "straight"]),
-        ("[planner]\nhorizon = 1\n", ["[planner]", "horizon", ">= 2"]),
+        ("[planner]\nhorizon = 1\n", ["[planner]", "horizon", ">= 2", "command_timing"]),
+        ("[loop]\ncommand_timing = 'late'\n", ["[loop] command_timing", "pipelined, immediate"]),
+        (
+            "[planner]\nfix_first_action = false\n",
+            [
+                "[planner] fix_first_action has moved",
+                '[loop] command_timing = "pipelined"',
+                '"immediate" (for false)',
+            ],
+        ),
         ("[task]\nw_distance = -1.0\n", ["[task]", "w_distance", ">= 0"]),
         ("[loop\nrate_hz = 1\n", ["not valid TOML"]),
         ("loop = 3\n", ["must be a table"]),
@@ -108,6 +117,15 @@ def test_overrides_are_validated_like_the_file() -> None:
     # The cross-check sees the file's timeout against an overridden rate.
     with pytest.raises(ConfigError, match="command_timeout_ms=300 must exceed"):
         with_overrides(cfg, loop__rate_hz=2.0)
+
+
+def test_immediate_timing_plans_with_every_step_free(tmp_path: Path) -> None:
+    """Immediate command timing fixes no step, so a one-step horizon is valid with it."""
+    cfg = load_config(
+        _write(tmp_path, "[loop]\ncommand_timing = 'immediate'\n[planner]\nhorizon = 1\n")
+    )
+    assert not cfg.loop.pipelined and cfg.planner.horizon == 1
+    assert ControllerConfig().loop.pipelined
 
 
 def test_configs_are_frozen() -> None:

@@ -23,11 +23,11 @@ from onboard.logging_mcap import TickLogWriter, read_log
 from onboard.loop import Controller
 from onboard.model import load_model
 from onboard.objective import Objective
-from onboard.planner import CEM, PlannerConfig, RandomShooting
+from onboard.planner import Planner, PlannerConfig, make_planner
 from onboard.tasks import TaskConfig
 from onboard.warmup import warm_up
 from robot_contract.state import ACTION_HIGH_REV_S, ACTION_LOW_REV_S
-from tools.fake_process import running_fake
+from firmware_bridge.fake.process import running_fake
 
 REPO = Path(__file__).resolve().parents[3]
 LOW, HIGH = np.full(2, ACTION_LOW_REV_S), np.full(2, ACTION_HIGH_REV_S)
@@ -56,12 +56,12 @@ def _controller(
     )
 
 
-class StallingPlanner(RandomShooting):
+class StallingPlanner(Planner):
     """Random shooting whose ``stall_at``-th plan takes ``stall_s`` longer: the computer
     hangs mid-tick (a CPU hog, a swap storm) while the board keeps running."""
 
     def __init__(self, cfg: PlannerConfig, stall_at: int, stall_s: float) -> None:
-        super().__init__(cfg)
+        super().__init__(make_planner(cfg).optimizer)
         self.calls, self.stall_at, self.stall_s = 0, stall_at, stall_s
 
     def plan(self, *args: Any) -> Any:
@@ -73,12 +73,12 @@ class StallingPlanner(RandomShooting):
         return super().plan(*args)
 
 
-class EstopPressingPlanner(RandomShooting):
+class EstopPressingPlanner(Planner):
     """Random shooting that latches the board's emergency stop during its ``at``-th plan,
     as a person pressing the e-stop mid-episode would."""
 
     def __init__(self, cfg: PlannerConfig, robot: SerialRobot, at: int) -> None:
-        super().__init__(cfg)
+        super().__init__(make_planner(cfg).optimizer)
         self.robot, self.calls, self.at = robot, 0, at
 
     def plan(self, *args: Any) -> Any:
@@ -159,11 +159,11 @@ def _exploding_model(path: Path) -> Path:
     return path
 
 
-@pytest.mark.parametrize("planner_cls", [RandomShooting, CEM])
-def test_all_non_finite_costs_give_no_best(planner_cls: type) -> None:
+@pytest.mark.parametrize("kind", ["random", "cem"])
+def test_all_non_finite_costs_give_no_best(kind: str) -> None:
     """When every candidate's cost is NaN or inf the plan's cost is inf and its command is
     the command in flight, never a random candidate passed off as best."""
-    planner = planner_cls(PlannerConfig(kind="cem" if planner_cls is CEM else "random"))
+    planner = make_planner(PlannerConfig(kind=kind))
 
     def cost(a: np.ndarray) -> np.ndarray:
         c = np.full(a.shape[0], np.nan)
@@ -185,7 +185,7 @@ def test_plan_without_finite_cost_is_a_stop(tmp_path: Path) -> None:
     with fake_robot("lockstep") as pty:
         robot = SerialRobot(pty)
         try:
-            ctl = _controller(model_path, robot, RandomShooting(PLANNER), tmp_path, True)
+            ctl = _controller(model_path, robot, make_planner(PLANNER), tmp_path, True)
             try:
                 ctl.start()
                 result = ctl.run(6)
@@ -211,7 +211,7 @@ def test_stop_requested_during_start_never_starts_the_motors(
         robot = SerialRobot(pty)
         try:
             ctl = _controller(
-                random_model_path, robot, RandomShooting(PLANNER), tmp_path, lockstep=True
+                random_model_path, robot, make_planner(PLANNER), tmp_path, lockstep=True
             )
             ctl.request_stop("SIGINT")
             try:
