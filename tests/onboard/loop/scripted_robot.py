@@ -14,6 +14,7 @@ from __future__ import annotations
 import dataclasses
 import time
 from dataclasses import dataclass, field
+from typing import Any
 
 from firmware_bridge.messages import FLAG_ESTOPPED, FLAG_MOTORS_ON, FLAG_TELEMETRY_ON
 from firmware_bridge.records import ENCODER_COUNTS_PER_REV, Pose, Telemetry
@@ -31,7 +32,7 @@ class Fault:
     """No answer: the sample is never produced (a dropped frame, a dead link)."""
     repeat: bool = False
     """The answer repeats the previous sample's timestamps (a board that stalled)."""
-    pose: dict[str, float] = field(default_factory=dict)
+    pose: dict[str, Any] = field(default_factory=dict)
     """Pose fields to override, e.g. ``{"x": float("nan")}``."""
     flags_clear: int = 0
     """Status flag bits to clear (e.g. FLAG_MOTORS_ON: the watchdog stopped the motors)."""
