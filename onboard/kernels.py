@@ -116,7 +116,7 @@ def forward_blas(
 
 
 @njit(cache=True, fastmath=_FASTMATH, nogil=True)
-def bias_act_nb(dst, b, relu):  # pragma: no cover - compiled
+def bias_act_nb(dst: np.ndarray, b: np.ndarray, relu: bool) -> None:  # pragma: no cover - compiled
     """In place: dst[r, c] += b[c], then max(., 0) if relu. dst [n, m], b [m]."""
     n, m = dst.shape
     for r in range(n):
@@ -133,7 +133,9 @@ def bias_act_nb(dst, b, relu):  # pragma: no cover - compiled
 
 
 @njit(cache=True, fastmath=_FASTMATH)
-def _dense(src, w, b, dst, relu):  # pragma: no cover - compiled
+def _dense(
+    src: np.ndarray, w: np.ndarray, b: np.ndarray, dst: np.ndarray, relu: bool
+) -> None:  # pragma: no cover - compiled
     """dst[r, o] = act(b[o] + sum_i w[o, i] * src[r, i]) for src [n, in], w [out, in]."""
     n, n_in = src.shape
     n_out = w.shape[0]
@@ -148,7 +150,9 @@ def _dense(src, w, b, dst, relu):  # pragma: no cover - compiled
 
 
 @njit(cache=True, fastmath=_FASTMATH)
-def forward_nb(theta, dims, xn, out, acts):  # pragma: no cover - compiled
+def forward_nb(  # pragma: no cover - compiled
+    theta: np.ndarray, dims: np.ndarray, xn: np.ndarray, out: np.ndarray, acts: np.ndarray
+) -> None:
     """Forward pass on normalised inputs.
 
     theta: [P] float32; dims: [L+1] int64; xn: [n, in] float32; out: [n, out] float32;
@@ -177,7 +181,14 @@ def forward_nb(theta, dims, xn, out, acts):  # pragma: no cover - compiled
 
 
 @njit(cache=True, fastmath=_FASTMATH)
-def mse_loss_nb(theta, dims, xn, tn, out, acts):  # pragma: no cover - compiled
+def mse_loss_nb(  # pragma: no cover - compiled
+    theta: np.ndarray,
+    dims: np.ndarray,
+    xn: np.ndarray,
+    tn: np.ndarray,
+    out: np.ndarray,
+    acts: np.ndarray,
+) -> float:
     """Mean over the n x out elements of (forward(xn) - tn)^2; out/acts are work buffers."""
     forward_nb(theta, dims, xn, out, acts)
     n, m = tn.shape
@@ -190,7 +201,17 @@ def mse_loss_nb(theta, dims, xn, tn, out, acts):  # pragma: no cover - compiled
 
 
 @njit(cache=True, fastmath=_FASTMATH)
-def loss_and_grad_nb(theta, dims, xn, tn, grad, out, acts, g_a, g_b):  # pragma: no cover
+def loss_and_grad_nb(  # pragma: no cover
+    theta: np.ndarray,
+    dims: np.ndarray,
+    xn: np.ndarray,
+    tn: np.ndarray,
+    grad: np.ndarray,
+    out: np.ndarray,
+    acts: np.ndarray,
+    g_a: np.ndarray,
+    g_b: np.ndarray,
+) -> float:
     """MSE loss (returned, float64) and its gradient w.r.t. theta (written into grad [P]).
 
     xn: [n, in] normalised inputs; tn: [n, out] normalised delta targets; out [n, out];
@@ -259,7 +280,19 @@ def loss_and_grad_nb(theta, dims, xn, tn, grad, out, acts, g_a, g_b):  # pragma:
 
 
 @njit(cache=True, fastmath=_FASTMATH)
-def sgd_step_nb(theta, dims, xn, tn, lr, theta_out, grad, out, acts, g_a, g_b):  # pragma: no cover
+def sgd_step_nb(  # pragma: no cover
+    theta: np.ndarray,
+    dims: np.ndarray,
+    xn: np.ndarray,
+    tn: np.ndarray,
+    lr: float,
+    theta_out: np.ndarray,
+    grad: np.ndarray,
+    out: np.ndarray,
+    acts: np.ndarray,
+    g_a: np.ndarray,
+    g_b: np.ndarray,
+) -> tuple[float, float]:
     """One SGD step ``theta_out = theta - lr * dL/dtheta``; returns (loss_before, loss_after).
 
     Shapes as in loss_and_grad_nb; theta_out [P] may not alias theta.
