@@ -1,6 +1,6 @@
 """Online adaptation of the dynamics model: one SGD step on the latest M transitions.
 
-Modes (ROBOT.md, "GrBAL as published"):
+Modes (docs/robot.md, "GrBAL as published"):
   ``grbal``    reset to the meta-learned parameters every step, then one step (GrBAL).
   ``dyn-eval`` keep the adapted parameters and keep stepping from them (MB + dynamic
                evaluation).

@@ -1,4 +1,4 @@
-"""Trajectory-following tasks and their planning cost (ROBOT.md).
+"""Trajectory-following tasks and their planning cost (docs/robot.md).
 
 A task is a path (a dense polyline) given in the robot's starting frame: origin at the
 start position, x axis along the start heading, y to the left. ``make_task`` places it
@@ -8,7 +8,7 @@ Cost of a predicted trajectory, summed over the predicted steps k = 1..H:
     w_distance * (distance from the path)                         [m]
   + w_progress * (backward progress along the path, s_{k-1} - s_k) [m]
   + w_heading  * |heading error to the path tangent|               [rad]
-with ROBOT.md's weights 40 / 10 / 5 by default. Backward progress is signed: moving
+with docs/robot.md's weights 40 / 10 / 5 by default. Backward progress is signed: moving
 forward along the path makes the term negative (a reward), so standing still on the
 path is not optimal. The path runs on past its end as a ray along its final direction.
 Positions are projected onto the part of the path within a window
@@ -266,7 +266,7 @@ def _nearest(px, py, seg, seg_s0, i_lo, i_hi):  # pragma: no cover - compiled
 def _trajectory_cost(
     ps, seg, seg_s0, seg_heading, i_lo, i_hi, s_now, w_d, w_p, w_h, out
 ):  # pragma: no cover - compiled
-    """ROBOT.md cost of each trajectory ps [N, H+1, 24] into out [N] (see module docstring)."""
+    """docs/robot.md cost of each trajectory ps [N, H+1, 24] into out [N] (see module docstring)."""
     n, h1 = ps.shape[0], ps.shape[1]
     for j in range(n):
         total = 0.0
