@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from onboard.adaptation import MODES
 from onboard.command import COMMAND_TIMINGS
 from onboard.planner import PlannerConfig
 from onboard.tasks import TASKS, TaskConfig
@@ -33,9 +34,6 @@ def _rng(lo: float, hi: float, doc: str) -> dict[str, Any]:
 
 def _choice(choices: tuple[str, ...], doc: str) -> dict[str, Any]:
     return {"choices": choices, "doc": doc}
-
-
-ADAPTATION_MODES = ("grbal", "dyn-eval", "none")
 
 
 @dataclass(frozen=True)
@@ -106,7 +104,7 @@ class LinkConfig:
 class AdaptationConfig:
     """Online adaptation of the dynamics model."""
 
-    mode: str = field(default="grbal", metadata=_choice(ADAPTATION_MODES, "adaptation mode"))
+    mode: str = field(default="grbal", metadata=_choice(MODES, "adaptation mode"))
     """grbal: reset to the meta-learned weights and take one step each tick (published);
     dyn-eval: keep stepping the adapted weights; none: never adapt (MB)."""
     M: int | None = field(default=None, metadata=_rng(1, 1000, "transitions"))
