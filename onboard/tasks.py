@@ -222,7 +222,18 @@ def _arc(center: tuple[float, float], r: float, a0: float, a1: float) -> np.ndar
 
 
 @njit(cache=True)
-def _project(xy, yaw, seg, seg_s0, seg_heading, i_lo, i_hi, dist, s, herr):  # pragma: no cover
+def _project(  # pragma: no cover - compiled
+    xy: np.ndarray,
+    yaw: np.ndarray,
+    seg: np.ndarray,
+    seg_s0: np.ndarray,
+    seg_heading: np.ndarray,
+    i_lo: int,
+    i_hi: int,
+    dist: np.ndarray,
+    s: np.ndarray,
+    herr: np.ndarray,
+) -> None:
     """Nearest point on segments i_lo..i_hi-1 for each point xy [m, 2] with heading yaw [m].
 
     Writes the distance (m), the arc length of the projection (m) and the absolute
@@ -238,7 +249,9 @@ def _project(xy, yaw, seg, seg_s0, seg_heading, i_lo, i_hi, dist, s, herr):  # p
 
 
 @njit(cache=True)
-def _nearest(px, py, seg, seg_s0, i_lo, i_hi):  # pragma: no cover - compiled
+def _nearest(  # pragma: no cover - compiled
+    px: float, py: float, seg: np.ndarray, seg_s0: np.ndarray, i_lo: int, i_hi: int
+) -> tuple[float, float, int]:
     """(squared distance, arc length, segment index) of the nearest point on segments i_lo.."""
     best = np.inf
     best_s = np.nan
@@ -263,9 +276,19 @@ def _nearest(px, py, seg, seg_s0, i_lo, i_hi):  # pragma: no cover - compiled
 
 
 @njit(cache=True)
-def _trajectory_cost(
-    ps, seg, seg_s0, seg_heading, i_lo, i_hi, s_now, w_d, w_p, w_h, out
-):  # pragma: no cover - compiled
+def _trajectory_cost(  # pragma: no cover - compiled
+    ps: np.ndarray,
+    seg: np.ndarray,
+    seg_s0: np.ndarray,
+    seg_heading: np.ndarray,
+    i_lo: int,
+    i_hi: int,
+    s_now: float,
+    w_d: float,
+    w_p: float,
+    w_h: float,
+    out: np.ndarray,
+) -> None:
     """docs/robot.md cost of each trajectory ps [N, H+1, 24] into out [N] (see module docstring)."""
     n, h1 = ps.shape[0], ps.shape[1]
     for j in range(n):
