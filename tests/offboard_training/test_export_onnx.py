@@ -13,8 +13,9 @@ from onnx import numpy_helper
 
 from offboard_training.config import TrainConfig
 from offboard_training.dataset import load_dataset
-from offboard_training.export import METADATA_KEYS, export_run, read_onnx
+from offboard_training.export import export_run
 from offboard_training.train import load_run, train
+from robot_contract.model_file import METADATA_KEYS, read_model_file
 from robot_contract.state import STATE_NAMES
 
 TINY = {"hidden": (32, 32), "M": 4, "K": 4, "epochs": 2, "steps_per_epoch": 5, "meta_batch": 8}
@@ -67,8 +68,22 @@ def test_onnxruntime_matches_torch(grbal_file: Path) -> None:
         tdn, td = run.model(torch.as_tensor(x))
     np.testing.assert_allclose(dn, tdn.numpy(), atol=1e-5)
     np.testing.assert_allclose(d, td.numpy(), atol=1e-5)
-    back = read_onnx(grbal_file)
-    np.testing.assert_allclose(d, dn * back.norm.delta_std + back.norm.delta_mean, atol=1e-5)
+    back = read_model_file(grbal_file)
+    np.testing.assert_allclose(d, dn * back.delta_std + back.delta_mean, atol=1e-5)
+
+
+def test_contract_reader_gives_back_the_run(grbal_file: Path) -> None:
+    """read_model_file returns the run's config as metadata and its weights, bit for bit."""
+    run = load_run(grbal_file.parent / "run")
+    f = read_model_file(grbal_file)
+    c = run.config
+    assert (f.meta.algorithm, f.meta.hidden, f.meta.M, f.meta.K) == ("grbal", c.hidden, c.M, c.K)
+    assert f.meta.inner_lr == c.inner_lr and f.meta.seed == c.seed
+    assert f.meta.train_config == c.to_json() and f.meta.training_data == run.data_summary
+    params = run.model.layer_params()
+    for i, (w, b) in enumerate(zip(f.weights, f.biases, strict=True)):
+        np.testing.assert_array_equal(w, params[f"layers.{i}.weight"].detach().numpy())
+        np.testing.assert_array_equal(b, params[f"layers.{i}.bias"].detach().numpy())
 
 
 def test_same_seed_same_weights_other_seed_differs(

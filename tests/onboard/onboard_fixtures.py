@@ -1,5 +1,8 @@
 """Writes small random model files that follow docs/model-format.md, without PyTorch.
 
+The graph comes from robot_contract.model_file (the exporter's own builder); the
+metadata is spelled out here, key by key, as the format document gives it.
+
 Importable from any test under tests/onboard/ (pytest puts this folder on sys.path
 because tests/onboard/conftest.py lives here): ``from onboard_fixtures import
 write_random_model``. Tests never depend on trained files.
@@ -14,8 +17,8 @@ from pathlib import Path
 
 import numpy as np
 import onnx
-from onnx import TensorProto, helper, numpy_helper
 
+from robot_contract import model_file
 from robot_contract.state import (
     ACTION_HIGH_REV_S,
     ACTION_LOW_REV_S,
@@ -81,43 +84,7 @@ def build_model_proto(
     metadata: Mapping[str, str],
 ) -> onnx.ModelProto:
     """The ONNX graph of docs/model-format.md for the given arrays and metadata."""
-    inits = [
-        numpy_helper.from_array(np.asarray(norm[k], np.float32), f"norm.{k}")
-        for k in ("input_mean", "input_std", "delta_mean", "delta_std")
-    ]
-    nodes = [
-        helper.make_node("Sub", ["x", "norm.input_mean"], ["xc"]),
-        helper.make_node("Div", ["xc", "norm.input_std"], ["h_in"]),
-    ]
-    h = "h_in"
-    n_layers = len(weights)
-    for i, (w, b) in enumerate(zip(weights, biases)):
-        inits.append(numpy_helper.from_array(np.asarray(w, np.float32), f"layers.{i}.weight"))
-        inits.append(numpy_helper.from_array(np.asarray(b, np.float32), f"layers.{i}.bias"))
-        out = "delta_norm" if i == n_layers - 1 else f"z{i}"
-        nodes.append(
-            helper.make_node("Gemm", [h, f"layers.{i}.weight", f"layers.{i}.bias"], [out], transB=1)
-        )
-        if i < n_layers - 1:
-            nodes.append(helper.make_node("Relu", [out], [f"h{i}"]))
-            h = f"h{i}"
-    nodes.append(helper.make_node("Mul", ["delta_norm", "norm.delta_std"], ["ds"]))
-    nodes.append(helper.make_node("Add", ["ds", "norm.delta_mean"], ["delta"]))
-    out_dim = int(np.asarray(weights[-1]).shape[0])
-    graph = helper.make_graph(
-        nodes,
-        "roach_dynamics",
-        [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["batch", IO_DIM])],
-        [
-            helper.make_tensor_value_info("delta_norm", TensorProto.FLOAT, ["batch", out_dim]),
-            helper.make_tensor_value_info("delta", TensorProto.FLOAT, ["batch", out_dim]),
-        ],
-        inits,
-    )
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
-    model.ir_version = 8
-    helper.set_model_props(model, dict(metadata))
-    return model
+    return model_file.build_model_proto(weights, biases, norm, metadata, producer_name="tests")
 
 
 def write_random_model(
