@@ -21,8 +21,11 @@ $(VENV)/.stamp-dev: pyproject.toml
 demo: $(VENV)/.stamp-demo
 	$(VENV)/bin/roach demo
 
+LINTED := robot_contract firmware_bridge onboard offboard_training tools tests
+
 lint: $(VENV)/.stamp-dev
-	$(VENV)/bin/ruff check robot_contract firmware_bridge onboard offboard_training tools tests
+	$(VENV)/bin/ruff check $(LINTED)
+	$(VENV)/bin/ruff format --check $(LINTED)
 	$(VENV)/bin/mypy
 
 unit: $(VENV)/.stamp-dev

@@ -11,7 +11,7 @@ import onnxruntime as ort
 import torch
 
 from offboard_training.dataset import load_dataset
-from offboard_training.export import METADATA_KEYS
+from robot_contract.model_file import METADATA_KEYS
 from offboard_training.results import EVAL_SETS
 from offboard_training.train import load_run
 from tools.cli import main
