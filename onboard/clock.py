@@ -27,9 +27,12 @@ from firmware_bridge.records import Pose, Telemetry
 from firmware_bridge.robot import Robot, Stamped
 from onboard import safety
 from onboard.config import LoopConfig
+from robot_contract.errors import LinkError
 
 POLL_S = 0.0005
 """Polling interval while waiting for a sample, small against the control period."""
+FIRST_SAMPLE_TIMEOUT_S = 1.0
+"""Realtime start: how long to wait for the first telemetry and pose before the motors."""
 
 
 class Clock:
@@ -49,6 +52,11 @@ class Clock:
 
     def begin(self) -> None:
         """The episode's first tick is about to be waited for."""
+
+    def wait_first_samples(self, robot: Robot, stopping: Callable[[], bool]) -> None:
+        """Before the motors start: LinkError unless the robot streams telemetry and pose.
+        (Lockstep: nothing; the simulation answers only the first command, which tick 0
+        then waits for.)"""
 
     def wait_tick(self, robot: Robot, stopping: Callable[[], bool]) -> bool:
         """Waits for this tick's moment; False if a stop was requested meanwhile."""
@@ -106,6 +114,16 @@ class RealtimeClock(Clock):
         super().__init__(cfg)
         self.confirm_s = cfg.command_timeout_ms / 1000.0
         self._deadline = 0.0
+
+    def wait_first_samples(self, robot: Robot, stopping: Callable[[], bool]) -> None:
+        # Never start the motors blind.
+        self.wait_samples(robot, time.monotonic() + FIRST_SAMPLE_TIMEOUT_S, stopping)
+        tel, pose = robot.latest_telemetry(), robot.latest_pose()
+        if not stopping() and (tel is None or pose is None):
+            missing = "telemetry" if tel is None else "pose"
+            raise LinkError(
+                f"no {missing} within {FIRST_SAMPLE_TIMEOUT_S:g} s of starting the telemetry stream"
+            )
 
     def begin(self) -> None:
         self._deadline = time.monotonic() + self.period_s

@@ -113,15 +113,11 @@ class Controller:
         hello = self.robot.hello(timeout_s=hello_timeout_s)
         self.robot.set_command_timeout(self.cfg.command_timeout_ms)
         self.robot.start_telemetry(telemetry_rate_hz)
-        if not self.clock.lockstep:
-            # Never start the motors blind. (A lockstep simulation sends its first sample
-            # only after the first command, which tick 0 then waits for.)
-            self.clock.wait_samples(self.robot, time.monotonic() + 1.0, self._stopping)
-            tel, pose = self.robot.latest_telemetry(), self.robot.latest_pose()
-            if self._stop_reason is None and (tel is None or pose is None):
-                self.shutdown()
-                missing = "telemetry" if tel is None else "pose"
-                raise LinkError(f"no {missing} within 1 s of starting the telemetry stream")
+        try:
+            self.clock.wait_first_samples(self.robot, self._stopping)
+        except LinkError:
+            self.shutdown()
+            raise
         if self._stop_reason is not None:
             self.shutdown()
             return dict(hello)

@@ -14,6 +14,7 @@ import onnx
 import pytest
 from onboard_fixtures import build_model_proto, default_metadata, random_model_arrays
 
+from firmware_bridge.fake.process import running_fake
 from firmware_bridge.messages import FLAG_ESTOPPED, FLAG_MOTORS_ON, FLAG_WATCHDOG_TRIPPED
 from firmware_bridge.serial_robot import SerialRobot
 from onboard import safety
@@ -27,7 +28,6 @@ from onboard.planner import Planner, PlannerConfig, make_planner
 from onboard.tasks import TaskConfig
 from onboard.warmup import warm_up
 from robot_contract.state import ACTION_HIGH_REV_S, ACTION_LOW_REV_S
-from firmware_bridge.fake.process import running_fake
 
 REPO = Path(__file__).resolve().parents[3]
 LOW, HIGH = np.full(2, ACTION_LOW_REV_S), np.full(2, ACTION_HIGH_REV_S)

@@ -313,3 +313,21 @@ def test_refused_start_raises_before_any_command(model: LoadedModel) -> None:
     with pytest.raises(ProtocolError, match="refused"):
         ctl.start()
     assert not robot.commands()
+
+
+def test_realtime_start_without_samples_never_starts_the_motors(
+    model: LoadedModel, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Realtime: no telemetry after START_TELEMETRY is a LinkError naming what is missing,
+    and the motors are never started (a robot is never driven blind)."""
+    monkeypatch.setattr("onboard.clock.FIRST_SAMPLE_TIMEOUT_S", 0.05)
+    robot = ScriptedRobot()  # lockstep-style: it answers only commands, so never here
+    cfg = LoopConfig(rate_hz=100.0, command_timeout_ms=50)
+    ctl = Controller(
+        robot, Adapter(model, "grbal", M=4), make_planner(PLANNER),
+        Objective(model, PLANNER, "straight", TaskConfig()), cfg, LOW, HIGH,
+    )  # fmt: skip
+    with pytest.raises(LinkError, match=r"no telemetry within 0\.05 s"):
+        ctl.start()
+    assert "start_motors" not in robot.names() and not robot.commands()
+    assert robot.names()[-2:] == ["stop", "stop_telemetry_nowait"]
