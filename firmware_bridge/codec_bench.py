@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import random
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from firmware_bridge.frame import FrameDecoder
@@ -46,7 +47,7 @@ def telemetry_stream(pairs: int, seed: int = 0) -> bytes:
     return b"".join(out)
 
 
-def _time_best(fn, repeats: int) -> float:
+def _time_best(fn: Callable[[], object], repeats: int) -> float:
     best = float("inf")
     for _ in range(repeats):
         t0 = time.perf_counter()

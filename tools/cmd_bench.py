@@ -52,38 +52,17 @@ def bench_codec(args: argparse.Namespace) -> None:
 
 def bench_link(args: argparse.Namespace) -> None:
     """Lockstep control periods per second through SerialRobot, pty and `roach sim`."""
-    import time
+    from firmware_bridge.link_bench import report_lines, run_link_bench
 
-    from firmware_bridge.serial_robot import SerialRobot
-    from tools.fake_process import running_fake
-
-    steps = 50 if args.quick else 300
-    latencies = []
-    with (
-        running_fake("--clock", "lockstep", stderr=None) as (_proc, path),
-        SerialRobot(path) as robot,
-    ):
-        robot.start_telemetry(10)
-        robot.start_motors()
-        for _ in range(steps):
-            t = time.monotonic()
-            robot.set_leg_velocity(5.0, 5.0)
-            if not robot.wait_for_sample(t, 5.0):
-                raise RuntimeError("lockstep fake did not answer within 5 s")
-            latencies.append(time.monotonic() - t)
-    latencies.sort()
-    total = sum(latencies)
-    print(f"link: lockstep set_leg_velocity -> telemetry + pose over a pty, {steps} periods")
-    print(
-        f"  {steps / total:,.0f} control periods/s ({steps * 0.1 / total:.0f} x real time); "
-        f"round trip median {latencies[len(latencies) // 2] * 1e3:.2f} ms, "
-        f"max {latencies[-1] * 1e3:.2f} ms (includes 0.1 s of simulation per period)"
-    )
+    for line in report_lines(run_link_bench(steps=50 if args.quick else 300)):
+        print(line)
 
 
 def bench_sim(args: argparse.Namespace) -> None:
     """Simulator cost of one 10 Hz control step and the real-time factor, one core."""
+    from firmware_bridge.sim.bench import measure_speed, report_lines
     from firmware_bridge.sim.robot import SimRobot
-    from tools.cmd_sim_check import _bench
 
-    _bench(SimRobot("", seed=0), sim_seconds=2.0 if args.quick else 11.0)
+    speed = measure_speed(SimRobot("", seed=0), sim_seconds=2.0 if args.quick else 11.0)
+    for line in report_lines(speed):
+        print(line)

@@ -1,42 +1,25 @@
 """``roach bench onboard``: the onboard controller's numeric step times.
 
-For each hidden size and candidate count it prints, from random weights of that size:
-- adapt: one GrBAL step (Numba forward + backward + SGD + guard) on a window of M
-  transitions, p50 / p99 in ms;
-- plan: one random-shooting planning step (bind the adapted parameters, sample, predict
-  N x H, score against a task), p50 / p99 in ms;
-- the prediction's GFLOP/s (the N x H batched network evaluations alone; N x (H-1) with
-  --fix-first-action 1, whose step 0 is shared by every candidate) and its
-  ratio to a plain numpy float32 matmul of the dominant layer's size ([N, h] @ [h, h])
-  timed in the same process, and the Numba loop forward's GFLOP/s on the same batch
-  (why planning uses BLAS);
-for each BLAS thread count asked for (default: 1 and the library's default).
+For each hidden size, candidate count N and BLAS thread count (default: 1 and the
+library's default) it prints, from random weights of that size, the adaptation and
+planning step times (p50 / p99 ms), the batched prediction's GFLOP/s against a plain
+numpy matmul of the dominant layer's size, and the Numba loop forward's GFLOP/s
+(onboard/bench/step_times.py says what each number measures).
 
 ``--quality`` and ``--closed-loop`` (both need ``--model``) compare planner settings by
-control quality per compute instead (tools/bench_onboard_planners.py): with the model
-as the world, or with ``roach sim`` + ``roach run``.
-Numbers only; nothing is asserted.
+control quality per compute instead (onboard/bench/planner_compare.py): with the model
+as the world, or with ``roach sim`` + ``roach run``. Numbers only; nothing is asserted.
 """
 
 from __future__ import annotations
 
 import argparse
-import itertools
-import time
-from collections.abc import Callable
 from pathlib import Path
 
-import numpy as np
-
-from onboard import kernels
-from onboard.adaptation import Adapter
+from onboard.bench import planner_compare, step_times
 from onboard.blas import get_blas_threads, set_blas_threads
-from onboard.model import LoadedModel, load_model, model_from_arrays
-from onboard.planner import PlannerConfig, make_planner
-from onboard.rollout import Rollout
-from onboard.tasks import make_task
+from onboard.model import LoadedModel, load_model
 from robot_contract.errors import ConfigError
-from tools import bench_onboard_planners
 
 HELP = "onboard step times: adaptation and planning p50/p99, planning GFLOP/s vs matmul"
 
@@ -118,150 +101,76 @@ def run_benchmark(args: argparse.Namespace) -> int:
             [1],
             8,
         )
-    default_threads = get_blas_threads()
     if opts.closed_loop:
         if not opts.model:
             raise ConfigError("roach bench onboard --closed-loop needs --model FILE")
-        return bench_onboard_planners.closed_loop(opts)
+        return _closed_loop(opts)
     if opts.quality:
         if not opts.model:
             raise ConfigError("roach bench onboard --quality needs --model FILE (a trained model)")
         set_blas_threads(1)
-        return bench_onboard_planners.quality(load_model(opts.model), opts)
+        return _quality(load_model(opts.model), opts)
+    return _step_times(opts)
+
+
+def _step_times(opts: argparse.Namespace) -> int:
     models: list[tuple[str, LoadedModel]] = []
     for spec in opts.hidden:
         hidden = tuple(int(h) for h in str(spec).split(","))
-        models.append(("x".join(map(str, hidden)), _random_model(hidden)))
+        models.append(("x".join(map(str, hidden)), step_times.random_model(hidden)))
     if opts.model:
-        m = load_model(opts.model)
-        models.append((Path(opts.model).stem[:14], m))
-    print(
-        f"onboard bench: H={opts.horizon}, M={opts.window}, planner={opts.planner}, "
-        f"fix_first_action={bool(opts.fix_first_action)}, "
-        f"repeats={opts.repeats}, rollout workers={opts.workers}, "
-        f"BLAS default threads={default_threads}"
+        models.append((Path(opts.model).stem[:14], load_model(opts.model)))
+    settings = step_times.StepBenchSettings(
+        horizon=opts.horizon,
+        window=opts.window,
+        planner=opts.planner,
+        fix_first_action=bool(opts.fix_first_action),
+        repeats=opts.repeats,
+        workers=opts.workers,
     )
-    header = (
-        f"{'model':>14} {'N':>5} {'thr':>3} | {'adapt p50':>9} {'p99':>7} | {'plan p50':>8} "
-        f"{'p99':>7} | {'pred GF/s':>9} {'mm GF/s':>8} {'ratio':>5} | {'numba GF/s':>10}"
-    )
-    print(header)
-    print("-" * len(header))
-    for threads in opts.threads:
-        n_thr = threads if threads > 0 else (default_threads or 1)
-        set_blas_threads(n_thr)
-        for name, model in models:
-            for n in opts.candidates:
-                r = _bench_one(model, n, opts)
-                print(
-                    f"{name:>14} {n:>5} {n_thr:>3} | "
-                    f"{r['adapt_p50']:>9.2f} {r['adapt_p99']:>7.2f} | "
-                    f"{r['plan_p50']:>8.2f} {r['plan_p99']:>7.2f} | {r['pred_gflops']:>9.1f} "
-                    f"{r['mm_gflops']:>8.1f} {r['ratio']:>5.2f} | {r['numba_gflops']:>10.1f}"
-                )
-    if default_threads:
-        set_blas_threads(default_threads)
-    print(
-        "times in ms (p50/p99 of the timed calls); GF/s = 2e9 float32 multiply-adds per second,"
-        " from the fastest call (rates are peaks: on a shared machine the median mixes in other"
-        " processes); ratio = prediction GF/s / matmul GF/s"
-    )
+    print(step_times.title(settings, get_blas_threads()))
+    print(step_times.HEADER)
+    print("-" * len(step_times.HEADER))
+    for row in step_times.step_time_rows(models, opts.candidates, opts.threads, settings):
+        print(step_times.format_row(row))
+    print(step_times.FOOTNOTE)
     return 0
 
 
-def _random_model(hidden: tuple[int, ...], seed: int = 0) -> LoadedModel:
-    rng = np.random.default_rng(seed)
-    dims = [24, *hidden, 24]
-    weights = [
-        (rng.standard_normal((o, i)) * np.sqrt(2.0 / i)).astype(np.float32)
-        for i, o in itertools.pairwise(dims)
-    ]
-    biases = [(0.01 * rng.standard_normal(o)).astype(np.float32) for o in dims[1:]]
-    norm = {
-        "input_mean": np.zeros(24, np.float32),
-        "input_std": np.ones(24, np.float32),
-        "delta_mean": np.zeros(24, np.float32),
-        "delta_std": np.full(24, 0.01, np.float32),
-    }
-    return model_from_arrays(weights, biases, norm, M=16, inner_lr=1e-3)
-
-
-def _times_ms(fn: Callable[[], object], repeats: int) -> np.ndarray:
-    fn()  # warm-up (compilation, first-touch of buffers)
-    out = np.empty(repeats)
-    for i in range(repeats):
-        t0 = time.perf_counter_ns()
-        fn()
-        out[i] = (time.perf_counter_ns() - t0) * 1e-6
-    return out
-
-
-def _bench_one(model: LoadedModel, n: int, opts: argparse.Namespace) -> dict[str, float]:
-    rng = np.random.default_rng(1)
-    h = opts.horizon
-    state = np.zeros(24)
-    state[6] = state[8] = state[10] = 1.0
-    state[23] = 7.4
-    states = state + 0.01 * rng.standard_normal((opts.window + 1, 24))
-    actions = rng.uniform(2.0, 9.0, (opts.window, 2))
-    adapter = Adapter(model, "grbal", M=opts.window)
-    t_adapt = _times_ms(lambda: adapter.adapt(states, actions), opts.repeats)
-
-    fix = bool(opts.fix_first_action)
-    cfg = PlannerConfig(
-        kind=opts.planner,
-        n_candidates=n,
-        horizon=h,
-        cem_elites=min(50, n),
-        fix_first_action=fix,
+def _comparison(opts: argparse.Namespace) -> planner_compare.PlannerComparison:
+    return planner_compare.PlannerComparison(
+        settings=tuple(opts.settings),
+        tasks=tuple(opts.tasks),
+        episodes=opts.episodes,
+        steps=opts.steps,
+        horizon=opts.horizon,
+        fix_first_action=bool(opts.fix_first_action),
     )
-    planner = make_planner(cfg)
-    rollout = Rollout(model, n, h, workers=opts.workers)
-    task = make_task("straight", state)
-    low, high = np.full(2, 2.0), np.full(2, 9.0)
-    in_flight = np.array([5.0, 5.0])
 
-    def plan() -> object:
-        return planner.plan(rollout.bind(adapter.params, state, task.cost), in_flight, low, high)
 
-    t_plan = _times_ms(plan, opts.repeats)
+def _quality(model: LoadedModel, opts: argparse.Namespace) -> int:
+    """Planner settings in closed loop with ``model`` as the world, one row each."""
+    comp = _comparison(opts)
+    header = planner_compare.quality_header(comp)
+    print(planner_compare.quality_title(model, comp))
+    print(header)
+    print("-" * len(header))
+    for row in planner_compare.quality_rows(model, comp):
+        print(planner_compare.format_quality_row(row))
+    print(planner_compare.QUALITY_FOOTNOTE)
+    return 0
 
-    cand = rng.uniform(2.0, 9.0, (n, h, 2)).astype(np.float32)
-    if fix:
-        cand[:, 0] = in_flight
-    cost = rollout.bind(adapter.params, state, lambda ps: ps[:, -1, 0])
-    t_pred = _times_ms(lambda: cost(cand), opts.repeats)
-    dims = [int(d) for d in model.dims]
-    macs_row = 26 * dims[1] + sum(dims[i] * dims[i + 1] for i in range(1, len(dims) - 1))
-    pred_flops = 2.0 * n * (h - 1 if fix else h) * macs_row
-    pred_gflops = pred_flops / (np.min(t_pred) * 1e-3) / 1e9
 
-    width = max(dims[1:-1]) if len(dims) > 2 else dims[0]
-    a = rng.standard_normal((n, width)).astype(np.float32)
-    b = rng.standard_normal((width, width)).astype(np.float32)
-    c = np.empty((n, width), np.float32)
-    t_mm = _times_ms(lambda: np.matmul(a, b, out=c), opts.repeats)
-    mm_gflops = 2.0 * n * width * width / (np.min(t_mm) * 1e-3) / 1e9
-
-    xn = rng.standard_normal((n, 24)).astype(np.float32)
-    out = np.empty((n, 24), np.float32)
-    acts = np.empty(kernels.work_sizes(model.dims, n)[0], np.float32)
-    t_nb = _times_ms(
-        lambda: kernels.forward_nb(adapter.params, model.dims, xn, out, acts),
-        max(3, opts.repeats // 10),
-    )
-    nb_flops = 2.0 * n * sum(dims[i] * dims[i + 1] for i in range(len(dims) - 1))
-    rollout.close()
-    return {
-        "adapt_p50": float(np.median(t_adapt)),
-        "adapt_p99": float(np.percentile(t_adapt, 99)),
-        "plan_p50": float(np.median(t_plan)),
-        "plan_p99": float(np.percentile(t_plan, 99)),
-        "pred_gflops": float(pred_gflops),
-        "mm_gflops": float(mm_gflops),
-        "ratio": float(pred_gflops / mm_gflops),
-        "numba_gflops": float(nb_flops / (np.min(t_nb) * 1e-3) / 1e9),
-    }
+def _closed_loop(opts: argparse.Namespace) -> int:
+    """Planner settings with ``roach sim`` + ``roach run``, one row each."""
+    comp = _comparison(opts)
+    print(planner_compare.closed_loop_title(opts.model, comp))
+    print(planner_compare.CLOSED_LOOP_HEADER)
+    for row in planner_compare.closed_loop_rows(opts.model, comp):
+        for line in planner_compare.format_closed_loop_row(row):
+            print(line)
+    print(planner_compare.CLOSED_LOOP_FOOTNOTE)
+    return 0
 
 
 if __name__ == "__main__":

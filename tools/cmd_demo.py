@@ -19,10 +19,10 @@ from pathlib import Path
 
 import numpy as np
 
+from firmware_bridge.fake.process import running_fake
 from onboard.logging_mcap import read_log
 from onboard.tasks import TASKS, path_points
 from robot_contract.errors import ConfigError, LinkError
-from tools.fake_process import running_fake
 
 HELP = "run the shipped model on the simulated robot, end to end"
 REPO = Path(__file__).resolve().parents[1]

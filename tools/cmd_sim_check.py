@@ -12,18 +12,10 @@ from __future__ import annotations
 
 import argparse
 import math
-import time
-from typing import TYPE_CHECKING
 
-import numpy as np
-
-from firmware_bridge.records import DUTY_FULL_SCALE, ENCODER_COUNTS_PER_REV
+from firmware_bridge.records import DUTY_FULL_SCALE
 from firmware_bridge.sim.conditions import Condition, load_condition_file, parse_condition
 from robot_contract.errors import ConfigError
-from robot_contract.state import ACTION_HIGH_REV_S, ACTION_LOW_REV_S, CONTROL_PERIOD_S
-
-if TYPE_CHECKING:
-    from firmware_bridge.sim.robot import SimRobot
 
 HELP = "simulate open-loop commands and report what happened"
 
@@ -64,76 +56,34 @@ def run(args: argparse.Namespace) -> int:
             f"--duty {args.duty[0]} {args.duty[1]} is out of range; "
             f"valid: -{DUTY_FULL_SCALE}..{DUTY_FULL_SCALE} each"
         )
+    from firmware_bridge.sim.bench import measure_speed, report_lines
+    from firmware_bridge.sim.open_loop import run_open_loop
     from firmware_bridge.sim.robot import SimRobot  # mujoco loads once the input is valid
-    from firmware_bridge.sim.sensors import wrap_pi
 
     robot = SimRobot(condition, seed=args.seed)
     if args.bench:
-        return _bench(robot)
-    start = robot.true_pose()
-    tel0 = robot.telemetry()
+        for line in report_lines(measure_speed(robot)):
+            print(line)
+        return 0
     if args.duty is not None:
-        robot.set_duty(*args.duty)
+        res = run_open_loop(robot, args.seconds, duty=(args.duty[0], args.duty[1]))
         what = f"open-loop duty {args.duty[0]}/{args.duty[1]}"
     else:
-        robot.set_leg_velocity(args.left, args.right)
+        res = run_open_loop(robot, args.seconds, setpoints_rev_s=(args.left, args.right))
         what = f"leg setpoints {args.left:g}/{args.right:g} rev/s"
-    # Step at the control period so the yaw change can be unwrapped past half a turn.
-    turned, last_yaw, cpu = 0.0, start.yaw, 0.0
-    remaining = args.seconds
-    while remaining > 1e-9:
-        dt = min(CONTROL_PERIOD_S, remaining)
-        cpu0 = time.thread_time()
-        robot.step(dt)
-        cpu += time.thread_time() - cpu0
-        remaining -= dt
-        yaw = robot.true_pose().yaw
-        turned += wrap_pi(yaw - last_yaw)
-        last_yaw = yaw
-    end = robot.true_pose()
-    tel = robot.telemetry()
-    heading = np.array([math.cos(start.yaw), math.sin(start.yaw)])
-    delta = np.array([end.x - start.x, end.y - start.y])
-    forward = float(delta @ heading)
-    lateral = float(heading[0] * delta[1] - heading[1] * delta[0])
-    dyaw = math.degrees(turned)
-    rev = ENCODER_COUNTS_PER_REV
+    end, tel0, tel = res.end_pose, res.start_telemetry, res.end_telemetry
+    left_rev_s, right_rev_s = res.leg_rev_s
     print(f"condition: {str(condition) or '(nominal carpet)'}   seed {args.seed}")
-    print(f"command:   {what} for {robot.time_s:.2f} s")
-    print(f"displacement: forward {forward:+.3f} m, left {lateral:+.3f} m "
-          f"(mean speed {math.hypot(*delta) / robot.time_s:.3f} m/s)")  # fmt: skip
-    print(f"yaw change:   {dyaw:+.1f} deg (positive = turned left)")
+    print(f"command:   {what} for {res.elapsed_s:.2f} s")
+    print(f"displacement: forward {res.forward_m:+.3f} m, left {res.left_m:+.3f} m "
+          f"(mean speed {res.mean_speed_m_s:.3f} m/s)")  # fmt: skip
+    print(f"yaw change:   {math.degrees(res.yaw_change_rad):+.1f} deg (positive = turned left)")
     roll, pitch = math.degrees(end.roll), math.degrees(end.pitch)
     print(f"final pose:   x {end.x:+.3f} y {end.y:+.3f} z {end.z:.4f} m, "
           f"roll {roll:+.1f} pitch {pitch:+.1f} deg")  # fmt: skip
-    print(f"legs:         left {(tel.left_pos - tel0.left_pos) / rev / robot.time_s:.2f} rev/s, "
-          f"right {(tel.right_pos - tel0.right_pos) / rev / robot.time_s:.2f} rev/s (mean); "
+    print(f"legs:         left {left_rev_s:.2f} rev/s, right {right_rev_s:.2f} rev/s (mean); "
           f"duty {tel.left_duty}/{tel.right_duty}")  # fmt: skip
     print(f"battery:      {tel.battery_mv / 1000:.2f} V (start {tel0.battery_mv / 1000:.2f} V), "
           f"back-EMF {tel.bemf_left}/{tel.bemf_right} mV")  # fmt: skip
-    print(f"speed:        {args.seconds / max(cpu, 1e-9):.0f} x real time on one core")
-    return 0
-
-
-def _bench(robot: SimRobot, sim_seconds: float = 11.0, repeats: int = 5) -> int:
-    """Random 10 Hz setpoints, an episode's length per repeat; best and median CPU time."""
-    rng = np.random.default_rng(0)
-    steps = round(sim_seconds / CONTROL_PERIOD_S)
-    costs = []
-    for rep in range(repeats):
-        robot.reset(seed=rep)
-        actions = rng.uniform(ACTION_LOW_REV_S, ACTION_HIGH_REV_S, (steps, 2))
-        cpu0 = time.thread_time()
-        for left, right in actions:
-            robot.set_leg_velocity(left, right)
-            robot.step(CONTROL_PERIOD_S)
-            robot.telemetry()
-            robot.pose()
-        costs.append((time.thread_time() - cpu0) / steps)
-    best, median = min(costs), float(np.median(costs))
-    print(f"condition: {str(robot.condition) or '(nominal carpet)'}; {repeats} x {sim_seconds:g} s "
-          "of random 10 Hz leg setpoints, CPU time of this thread")  # fmt: skip
-    print(f"one 10 Hz control step: best {best * 1e3:.3f} ms, median {median * 1e3:.3f} ms")
-    print(f"real-time factor: best {CONTROL_PERIOD_S / best:.0f}, "
-          f"median {CONTROL_PERIOD_S / median:.0f}")  # fmt: skip
+    print(f"speed:        {args.seconds / max(res.cpu_s, 1e-9):.0f} x real time on one core")
     return 0

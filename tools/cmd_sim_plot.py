@@ -66,16 +66,20 @@ def run(args: argparse.Namespace) -> int:
     out = Path(args.out)
     _check_out(out, FigureCanvasBase.get_supported_filetypes())  # before the simulation
 
+    from firmware_bridge.sim.open_loop import duty_trajectory
     from firmware_bridge.sim.robot import SimRobot
 
     robot = SimRobot()
+    duty = (args.duty[0], args.duty[1])
     fig, axes = plt.subplots(2, 4, figsize=(16, 8.5), constrained_layout=True)
     for ax, (family, conditions) in zip(axes.flat, FAMILIES.items()):
         reported = family.startswith("pose")
         for k, condition in enumerate(("", *conditions)):
             color = "0.45" if k == 0 else f"C{k - 1}"
             for seed in range(args.seeds):
-                path = _trajectory(robot, condition, seed, args, reported)
+                path = duty_trajectory(
+                    robot, duty, args.seconds, condition=condition, seed=seed, reported=reported
+                )
                 label = (condition or "nominal") if seed == 0 else None
                 ax.plot(path[:, 0], path[:, 1], color=color, lw=1.3, alpha=0.85, label=label)
                 ax.plot(path[-1, 0], path[-1, 1], "o", color=color, ms=3)
@@ -125,18 +129,3 @@ def _check_out(out: Path, formats: dict[str, str]) -> None:
         raise ConfigError(
             f"--out {str(out)!r}: cannot write in its folder: {exc.strerror}"
         ) from None
-
-
-def _trajectory(robot, condition: str, seed: int, args: argparse.Namespace, reported: bool):
-    """Body x, y (m) and yaw (rad) every 50 ms, shape (n, 3) (motion capture's when
-    ``reported``, else the truth)."""
-    robot.reset(seed=seed, condition=condition)
-    robot.set_duty(*args.duty)
-    pose = robot.pose if reported else robot.true_pose
-    points = []
-    for k in range(round(args.seconds / 0.05) + 1):
-        if k:
-            robot.step(0.05)
-        p = pose()
-        points.append((p.x, p.y, p.yaw))
-    return np.array(points)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from firmware_bridge.codec_bench import run_codec_bench, telemetry_stream
 from firmware_bridge.frame import FrameDecoder
-from tools.cli import main
 
 
 def test_bench_stream_is_valid():
@@ -18,10 +17,3 @@ def test_bench_reports_positive_rates():
     results = run_codec_bench(pairs=200, repeats=1)
     assert len(results) == 3
     assert all(r.frames_per_s > 0 and r.mbytes_per_s > 0 and r.link_ratio > 0 for r in results)
-
-
-def test_roach_bench_codec_prints(capsys):
-    """`roach bench codec --quick` prints frames/s, MB/s and the link ratio."""
-    assert main(["bench", "codec", "--quick"]) == 0
-    out = capsys.readouterr().out
-    assert "frames/s" in out and "MB/s" in out and "x link" in out

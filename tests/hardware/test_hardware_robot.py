@@ -7,12 +7,10 @@ The same tests pass against ``roach sim --clock realtime --link /tmp/roach`` wit
 
 from __future__ import annotations
 
-import argparse
-
 import pytest
 
+from firmware_bridge.hil import Checks, HilSettings
 from firmware_bridge.serial_robot import SerialRobot
-from tools.cmd_hil import Checks
 
 pytestmark = [pytest.mark.hardware, pytest.mark.timeout(60)]
 
@@ -22,9 +20,8 @@ CHECKS = ("link", "telemetry", "pose", "drive", "watchdog", "estop", "range")
 @pytest.fixture
 def checks(hardware_port):
     robot = SerialRobot(hardware_port)
-    args = argparse.Namespace(rate_hz=100.0, leg_rev_s=4.0, timeout_ms=250)
     try:
-        c = Checks(robot, args)
+        c = Checks(robot, HilSettings(rate_hz=100.0, leg_rev_s=4.0, timeout_ms=250))
         c.link()
         yield c
     finally:

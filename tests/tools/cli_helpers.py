@@ -16,7 +16,7 @@ sys.path.insert(0, str(REPO / "tests" / "onboard"))  # for onboard_fixtures
 
 from onboard_fixtures import write_random_model as write_random_model  # noqa: E402
 
-from tools.fake_process import running_fake  # noqa: E402
+from firmware_bridge.fake.process import running_fake  # noqa: E402
 
 SHIPPED_GRBAL = REPO / "models" / "grbal.onnx"
 ENV = {**os.environ, "PYTHONUNBUFFERED": "1"}

@@ -1,13 +1,14 @@
-"""The onboard benchmark runs end to end on a tiny budget and prints its table."""
+"""`roach bench onboard` runs end to end on a tiny budget and prints its tables."""
 
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 import pytest
 
-from onboard.blas import get_blas_threads, set_blas_threads
-from tools import bench_onboard_planners, cmd_bench_onboard
+from robot_contract.errors import ConfigError
+from tools import cmd_bench_onboard
 
 
 def test_bench_onboard_prints_a_row_per_setting(capsys: pytest.CaptureFixture[str]) -> None:
@@ -18,37 +19,25 @@ def test_bench_onboard_prints_a_row_per_setting(capsys: pytest.CaptureFixture[st
     assert cmd_bench_onboard.run_benchmark(args) == 0
     out = capsys.readouterr().out
     assert "16x16" in out and "24x24" in out and "adapt p50" in out
+    assert out.splitlines()[0].startswith("onboard bench: H=3, M=16, planner=random")
 
 
-def test_blas_thread_count_round_trips() -> None:
-    """set_blas_threads changes what get_blas_threads reports (numpy's bundled OpenBLAS)."""
-    before = get_blas_threads()
-    if before is None:
-        pytest.skip("numpy is not linked against OpenBLAS here")
-    try:
-        assert set_blas_threads(1)
-        assert get_blas_threads() == 1
-    finally:
-        set_blas_threads(before)
-    with pytest.raises(ValueError):
-        set_blas_threads(0)
-
-
-def test_bench_quality_mode_runs_closed_loop(capsys: pytest.CaptureFixture[str]) -> None:
+def test_bench_quality_mode_prints_a_row_per_setting(
+    random_model_file: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     """--quality runs closed-loop episodes per planner setting and prints one row each."""
-    model = cmd_bench_onboard._random_model((16, 16))
     parser = argparse.ArgumentParser()
     cmd_bench_onboard.add_arguments(parser)
-    argv = ["--settings", "random:40", "cem:2x20", "--tasks", "left"]
-    opts = parser.parse_args([*argv, "--episodes", "1", "--steps", "5"])
-    assert bench_onboard_planners.quality(model, opts) == 0
+    argv = ["--quality", "--model", str(random_model_file), "--settings", "random:40", "cem:2x20"]
+    opts = parser.parse_args([*argv, "--tasks", "left", "--episodes", "1", "--steps", "5"])
+    assert cmd_bench_onboard.run_benchmark(opts) == 0
     out = capsys.readouterr().out
-    assert "random:40" in out and "cem:2x20" in out
+    assert out.startswith("planner quality, model ") and "left dist m" in out
+    assert "random:40 |" in out and "cem:2x20 |" in out and out.rstrip().endswith("along it")
 
 
-def test_bench_quality_needs_a_model() -> None:
-    """--quality without --model is a one-line ConfigError."""
-    from robot_contract.errors import ConfigError
-
-    with pytest.raises(ConfigError):
-        cmd_bench_onboard.run_benchmark(argparse.Namespace(quality=True, model=None))
+@pytest.mark.parametrize("mode", ["quality", "closed_loop"])
+def test_bench_comparisons_need_a_model(mode: str) -> None:
+    """--quality or --closed-loop without --model is a one-line ConfigError."""
+    with pytest.raises(ConfigError, match="needs --model"):
+        cmd_bench_onboard.run_benchmark(argparse.Namespace(**{mode: True, "model": None}))

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from tools.fake_process import running_fake
+from firmware_bridge.fake.process import running_fake
 
 REPO = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.timeout(90)

@@ -12,7 +12,7 @@ from cli_helpers import fake_robot, run_roach
 from onboard.adaptation import Adapter
 from onboard.logging_mcap import read_log
 from onboard.model import load_model
-from tools.cmd_replay import replay_adaptation
+from onboard.replay import replay_adaptation
 
 STEPS = 30
 

@@ -3,6 +3,12 @@
 The demo, the benchmarks and the tests all drive the fake through its pseudo-terminal
 the way ``roach run`` drives a robot; this is the one place that starts it, reads the
 pty path it prints first, and stops it.
+
+The fake is started as the installed command line, ``python -m tools.cli sim ARGS``
+(``SIM_COMMAND``), in a child process: this module runs that program but imports nothing
+from ``tools``, so the import order (firmware_bridge below tools) holds. ``cwd`` must
+be a folder from which the ``tools`` package imports (the repository root, or anywhere
+once the project is installed).
 """
 
 from __future__ import annotations
@@ -18,6 +24,10 @@ from typing import IO
 from robot_contract.errors import LinkError
 
 STOP_TIMEOUT_S = 15.0
+"""Seconds ``stop_fake`` waits for the fake to exit before killing it."""
+
+SIM_COMMAND: tuple[str, ...] = ("-m", "tools.cli", "sim")
+"""Arguments after the interpreter that run ``roach sim``."""
 
 
 def start_fake(
@@ -29,7 +39,7 @@ def start_fake(
     exits or prints nothing instead of its path.
     """
     proc = subprocess.Popen(
-        [sys.executable, "-m", "tools.cli", "sim", *args],
+        [sys.executable, *SIM_COMMAND, *args],
         cwd=cwd,
         stdout=subprocess.PIPE,
         stderr=stderr,
