@@ -11,9 +11,9 @@ import onnxruntime as ort
 import torch
 
 from offboard_training.dataset import load_dataset
-from robot_contract.model_file import METADATA_KEYS
 from offboard_training.results import EVAL_SETS
 from offboard_training.train import load_run
+from robot_contract.model_file import METADATA_KEYS
 from tools.cli import main
 
 TINY = ["--hidden", "16,16", "--M", "4", "--K", "4", "--epochs", "2", "--steps-per-epoch", "3",
