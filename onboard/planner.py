@@ -193,11 +193,12 @@ class Planner:
         self.horizon = horizon
         self._low = np.empty((horizon, 2), np.float32)
         self._high = np.empty((horizon, 2), np.float32)
-        self._warm: np.ndarray | None = None
+        self._warm = np.empty((horizon, 2), np.float32)
+        self._has_warm = False
 
     def reset(self) -> None:
         """Forget the previous plan (start of an episode)."""
-        self._warm = None
+        self._has_warm = False
 
     def plan(
         self,
@@ -213,9 +214,13 @@ class Planner:
         hold = np.clip(np.asarray(action_in_flight, np.float32), lo[0], hi[0])
         if self.fix_first_action:
             lo[0] = hi[0] = hold
-        x0 = (lo + hi) / 2 if self._warm is None else self._warm
-        sol = self.optimizer.optimize(cost, x0, lo, hi)
-        self._warm = np.concatenate([sol.mean[1:], sol.mean[-1:]], axis=0)
+        if not self._has_warm:
+            np.add(lo, hi, out=self._warm)
+            self._warm *= 0.5
+        sol = self.optimizer.optimize(cost, self._warm, lo, hi)
+        self._warm[:-1] = sol.mean[1:]  # shift by one step, repeat the last action
+        self._warm[-1] = sol.mean[-1]
+        self._has_warm = True
         seq = sol.sequence
         if not math.isfinite(sol.cost):
             # No candidate had a finite cost: there is no best, and no random candidate

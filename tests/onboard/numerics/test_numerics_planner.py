@@ -69,7 +69,7 @@ def test_cem_warm_start_shifts_previous_plan() -> None:
     for _ in range(4):
         cem.plan(cost_then, np.array([5.0, 5.0]), LOW, HIGH)
         # As if the last plan's mean had converged on TARGET, shifted by one step.
-        cem._warm = np.concatenate([TARGET, TARGET[-1:]]).astype(np.float32)
+        cem._warm[:] = np.concatenate([TARGET, TARGET[-1:]])
     warm = cem.plan(cost_now, np.array([5.0, 5.0]), LOW, HIGH).best_cost
     cem.reset()
     cold = cem.plan(cost_now, np.array([5.0, 5.0]), LOW, HIGH).best_cost
