@@ -1,20 +1,37 @@
 """Rollouts in the simulator, in parallel worker processes, written as a dataset folder.
 
 Random policy: each action is uniform in the bounds (2..9 rev/s per side) and held for a
-random 1 to 5 control steps, so the data holds both steady gaits and changes. MPC policy:
-random shooting with a trained model (offboard_training.mpc). Conditions: by default one
-``sample_training_condition`` per episode (a training terrain with its natural variation);
-``condition`` fixes one condition string for every episode instead (used for evaluation
-sets under conditions never seen in training).
+random 1 to 5 control steps, so the data holds both steady gaits and changes.
+
+MPC policy (``ControllerPolicy``): the robot's own controller, built from onboard's
+parts (numpy and Numba, no onnxruntime or PyTorch), drives the simulator with a trained
+model file, so the data lands where that controller drives (the aggregation iterations
+of offboard_training/pipeline.py). Each step it does what ``onboard.loop.Controller``
+does in a tick: track the state on the task's path, push it into the transition
+history, adapt as the robot would adapt this model (``grbal`` for a GrBAL model,
+``none`` for MB), plan by random shooting with ``onboard.objective.Objective``'s cost,
+with pipelined command timing: the command planned at step k is applied at step k+1,
+every candidate's first step is the command in flight, and the first command is the
+nominal action (middle of the bounds). A plan without a finite cost is replaced by the
+nominal action. The task of an episode is one of ``onboard.tasks.TASKS`` (or the one
+``task`` names), placed at the episode's first state.
+
+Conditions: by default one ``sample_training_condition`` per episode (a training
+terrain with its natural variation); ``condition`` fixes one condition string for every
+episode instead (used for evaluation sets under conditions never seen in training).
+Everything random in an episode (condition, actions, task, planner) is drawn from that
+episode's seed, so a dataset depends on the collection seed only, not on the workers.
 """
 
 from __future__ import annotations
 
+import math
 import multiprocessing as mp
 import time
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 from tqdm import tqdm
@@ -28,10 +45,17 @@ from offboard_training.dataset import (
 )
 from offboard_training.errors import DatasetError
 from offboard_training.version import code_version
-from robot_contract.errors import ConfigError, RoachError
+from robot_contract.errors import ConfigError, ModelFileError, RoachError
 from robot_contract.state import ACTION_DIM, ACTION_HIGH_REV_S, ACTION_LOW_REV_S
 
+if TYPE_CHECKING:  # onboard (and Numba) load only where the MPC policy runs
+    from onboard.model import LoadedModel
+    from onboard.objective import Objective
+    from onboard.planner import Planner
+
 POLICIES = ("random", "mpc")
+ADAPTATION_MODE_OF_ALGORITHM = {"grbal": "grbal", "mb": "none"}
+"""How the robot adapts a model of each ``roach.algorithm``, and so the MPC policy too."""
 
 
 @dataclass(frozen=True)
@@ -44,13 +68,20 @@ class CollectConfig:
     policy: str = "random"
     """``random`` or ``mpc`` (needs ``model``)."""
     model: str = ""
-    """ONNX model file the MPC policy plans with."""
+    """Model file (docs/model-format.md) the MPC policy adapts and plans with."""
     condition: str = ""
     """Fixed condition string for every episode; empty = sample training conditions."""
     hold_min: int = 1
     """Random policy: fewest control steps an action is held."""
     hold_max: int = 5
     """Random policy: most control steps an action is held."""
+    task: str = ""
+    """MPC policy: the path to follow (one of onboard.tasks.TASKS); empty = one drawn
+    per episode."""
+    candidates: int = 500
+    """MPC policy: action sequences sampled per step (random shooting)."""
+    horizon: int = 5
+    """MPC policy: steps per sequence, the first being the command in flight (>= 2)."""
 
     def __post_init__(self) -> None:
         if not isinstance(self.episodes, int) or self.episodes < 1:
@@ -65,6 +96,17 @@ class CollectConfig:
             raise ConfigError("--policy mpc needs --model PATH (an exported .onnx)")
         if not 1 <= self.hold_min <= self.hold_max:
             raise ConfigError(f"hold steps {self.hold_min}..{self.hold_max}: need 1 <= min <= max")
+        if not 1 <= self.candidates <= 100_000:
+            raise ConfigError(f"--candidates {self.candidates}: must be in 1..100000")
+        if not 2 <= self.horizon <= 100:
+            raise ConfigError(
+                f"--horizon {self.horizon}: must be in 2..100 (step 0 is the command in flight)"
+            )
+        if self.task:
+            from onboard.tasks import TASKS
+
+            if self.task not in TASKS:
+                raise ConfigError(f"--task {self.task!r}: valid: {', '.join(TASKS)}")
 
 
 def episode_seeds(seed: int, n: int) -> list[int]:
@@ -85,26 +127,112 @@ def random_actions(
     return out
 
 
-def check_model(path: Path) -> None:
-    """Raises a one-line ``ModelFileError`` naming ``path`` unless the MPC policy can use it.
+def adaptation_mode(model: LoadedModel) -> str:
+    """The adaptation mode the robot uses for ``model``: ``grbal`` or ``none`` (MB)."""
+    mode = ADAPTATION_MODE_OF_ALGORITHM.get(model.meta.algorithm)
+    if mode is None:
+        raise ModelFileError(
+            f"model file {model.path}: roach.algorithm {model.meta.algorithm!r} has no "
+            f"adaptation mode; valid: {', '.join(ADAPTATION_MODE_OF_ALGORITHM)}"
+        )
+    return mode
+
+
+def check_model(path: Path) -> LoadedModel:
+    """The model the MPC policy would use, or a one-line ``ModelFileError`` naming ``path``.
 
     Runs in the parent before any worker starts: the file must pass the robot's own
-    loader (docs/model-format.md) and run in onnxruntime as the workers will run it.
+    loader (docs/model-format.md, cross-checked against onnxruntime) and name an
+    algorithm the robot knows how to adapt.
     """
-    from offboard_training.mpc import MpcPolicy
     from onboard.model import load_model
 
-    load_model(path)
-    MpcPolicy(Path(path))
+    model = load_model(path)
+    adaptation_mode(model)
+    return model
 
 
-# One environment (and planner) per worker process, made once. A failure here is kept and
+class ControllerPolicy:
+    """The onboard controller's parts as a collection policy (see the module docstring).
+
+    Args:
+        model: the loaded model; adapted per ``adaptation_mode``.
+        candidates, horizon: random-shooting size (the horizon counts the fixed first step).
+        task: the task of every episode, or "" to draw one per episode.
+    """
+
+    def __init__(self, model: LoadedModel, candidates: int, horizon: int, task: str = "") -> None:
+        from onboard.adaptation import Adapter
+        from onboard.history import TransitionHistory
+        from onboard.tasks import TASKS, TaskConfig
+
+        self.model = model
+        self.adapter = Adapter(model, adaptation_mode(model))
+        self.history = TransitionHistory(self.adapter.M)
+        self.candidates, self.horizon = candidates, horizon
+        self.tasks = (task,) if task else TASKS
+        self.task_cfg = TaskConfig()
+        self.low = np.full(ACTION_DIM, ACTION_LOW_REV_S, np.float64)
+        self.high = np.full(ACTION_DIM, ACTION_HIGH_REV_S, np.float64)
+        self.nominal = 0.5 * (self.low + self.high)
+        self.fallbacks = 0
+        """Plans of this episode without a finite cost (replaced by the nominal action)."""
+        self._next = self.nominal.copy()
+        self.objective: Objective | None = None
+        self.planner: Planner | None = None
+
+    def reset(self, rng: np.random.Generator) -> str:
+        """Starts an episode: draws its task and planner seed from ``rng``; returns the task."""
+        from onboard.objective import Objective
+        from onboard.planner import PlannerConfig, make_planner
+
+        task = self.tasks[int(rng.integers(len(self.tasks)))]
+        cfg = PlannerConfig(
+            kind="random",
+            n_candidates=self.candidates,
+            horizon=self.horizon,
+            seed=int(rng.integers(2**32)),
+        )
+        self.planner = make_planner(cfg, fix_first_action=True)
+        self.objective = Objective(self.model, cfg, task, self.task_cfg)
+        self.adapter.reset()
+        self.history.break_chain()
+        self._next = self.nominal.copy()
+        self.fallbacks = 0
+        return task
+
+    def act(self, state: np.ndarray) -> np.ndarray:
+        """The command [2] applied from ``state`` [24] on: the one planned at the previous
+        step (the nominal action at the first). Plans the next one before returning."""
+        if self.objective is None or self.planner is None:
+            raise RuntimeError("ControllerPolicy.act before reset: no task or planner yet")
+        command = self._next
+        # Blown-up predictions overflow; a non-finite plan is handled below.
+        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+            self.objective.track(state)
+            self.history.push_state(state)
+            self.history.push_action(command)
+            self.adapter.adapt(*self.history.window(self.adapter.M))
+            cost = self.objective.rollout_cost(state, self.adapter.params)
+            plan = self.planner.plan(cost, command, self.low, self.high)
+        planned = np.asarray(plan.action, np.float64)
+        if math.isfinite(plan.best_cost) and bool(np.all(np.isfinite(planned))):
+            self._next = np.clip(planned, self.low, self.high)
+        else:
+            self._next = self.nominal.copy()
+            self.fallbacks += 1
+        return command
+
+
+# One environment (and policy) per worker process, made once. A failure here is kept and
 # raised by the first job: an initializer that raises makes multiprocessing.Pool respawn
 # the worker forever instead of reporting the error.
 _WORKER: dict = {}
 
 
-def _worker_init(config: CollectConfig) -> None:
+def _worker_init(config: CollectConfig, model: LoadedModel | None = None) -> None:
+    """Makes this process's environment and, for ``mpc``, its policy on ``model`` (the
+    parent's checked copy; None: loaded here from ``config.model``)."""
     _WORKER.clear()
     try:
         from firmware_bridge.sim.env import RoachEnv
@@ -112,9 +240,14 @@ def _worker_init(config: CollectConfig) -> None:
         _WORKER["env"] = RoachEnv()
         _WORKER["config"] = config
         if config.policy == "mpc":
-            from offboard_training.mpc import MpcPolicy
+            from onboard.blas import set_blas_threads
+            from onboard.model import load_model
 
-            _WORKER["mpc"] = MpcPolicy(Path(config.model))
+            # One BLAS thread, as the robot plans: the workers already fill the cores,
+            # and every process then computes the same products in the same order.
+            set_blas_threads(1)
+            model = load_model(config.model) if model is None else model
+            _WORKER["mpc"] = ControllerPolicy(model, config.candidates, config.horizon, config.task)
     except RoachError as exc:
         _WORKER["error"] = exc
     except Exception as exc:  # sent to the parent pickled, so made a plain one-line error
@@ -134,19 +267,23 @@ def _rollout(job: tuple[int, int, str]) -> dict:
     cond = parse_condition(config.condition) if config.condition else sample_training_condition(rng)
     obs, _info = env.reset(seed=ep_seed, options={"condition": cond})
     max_steps = int(getattr(env.spec, "max_episode_steps", None) or 110)
-    planned = random_actions(rng, max_steps, config.hold_min, config.hold_max)
-    policy = _WORKER.get("mpc")
-    if policy is not None:
-        policy.reset(rng)
+    policy: ControllerPolicy | None = _WORKER.get("mpc")
+    entry: dict = {}
+    if policy is None:
+        planned = random_actions(rng, max_steps, config.hold_min, config.hold_max)
+    else:
+        entry["task"] = policy.reset(rng)
     states = [np.asarray(obs, dtype=np.float64)]
     actions: list[np.ndarray] = []
     for t in range(max_steps):
-        a = planned[t] if policy is None else policy.act(states, actions)
+        a = planned[t] if policy is None else policy.act(states[-1])
         obs, _r, terminated, truncated, _info = env.step(np.asarray(a, dtype=np.float32))
         states.append(np.asarray(obs, dtype=np.float64))
         actions.append(np.asarray(a, dtype=np.float64))
         if terminated or truncated:
             break
+    if policy is not None:
+        entry["plan_fallbacks"] = policy.fallbacks
     name = episode_filename(index)
     write_episode(
         Path(folder) / name,
@@ -158,19 +295,26 @@ def _rollout(job: tuple[int, int, str]) -> dict:
         "seed": ep_seed,
         "steps": len(actions),
         "policy": config.policy,
+        **entry,
     }
 
 
 def run_in_workers(
-    config: CollectConfig, jobs: list[tuple[int, int, str]], out: Path
+    config: CollectConfig,
+    jobs: list[tuple[int, int, str]],
+    out: Path,
+    model: LoadedModel | None = None,
 ) -> Iterator[dict]:
     """Yields the manifest entry of each job as ``config.workers`` processes finish them.
+
+    ``model``: the MPC policy's model, already loaded and checked (sent to each worker
+    instead of each loading the file again); None: each worker loads ``config.model``.
 
     The first failure in any worker ends the pool (its other jobs are dropped) and comes
     out here as a one-line ``RoachError``.
     """
     ctx = mp.get_context("spawn")
-    with ctx.Pool(config.workers, initializer=_worker_init, initargs=(config,)) as pool:
+    with ctx.Pool(config.workers, initializer=_worker_init, initargs=(config, model)) as pool:
         try:
             yield from pool.imap_unordered(_rollout, jobs)
         except RoachError:
@@ -179,10 +323,26 @@ def run_in_workers(
             raise DatasetError(f"{out}: a collection worker failed: {one_line(exc)}") from None
 
 
+def _collect_here(
+    config: CollectConfig, jobs: list[tuple[int, int, str]], model: LoadedModel | None
+) -> Iterator[dict]:
+    """The jobs in this process, as one worker would run them; restores the BLAS threads."""
+    from onboard.blas import get_blas_threads, set_blas_threads
+
+    blas_threads = get_blas_threads() if config.policy == "mpc" else None
+    try:
+        _worker_init(config, model)
+        for job in jobs:
+            yield _rollout(job)
+    finally:
+        _WORKER.clear()
+        if blas_threads is not None:
+            set_blas_threads(blas_threads)
+
+
 def collect(config: CollectConfig, out: Path, progress: bool = True) -> dict:
     """Collects ``config.episodes`` episodes into the folder ``out``; returns the manifest info."""
-    if config.policy == "mpc":
-        check_model(Path(config.model))
+    model = check_model(Path(config.model)) if config.policy == "mpc" else None
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     t0 = time.monotonic()
@@ -191,14 +351,12 @@ def collect(config: CollectConfig, out: Path, progress: bool = True) -> dict:
     bar = tqdm(total=len(jobs), desc="collect", unit="ep", disable=not progress)
     try:
         if config.workers == 1:
-            _worker_init(config)
-            for job in jobs:
-                entries.append(_rollout(job))
-                bar.update()
+            runner = _collect_here(config, jobs, model)
         else:
-            for entry in run_in_workers(config, jobs, out):
-                entries.append(entry)
-                bar.update()
+            runner = run_in_workers(config, jobs, out, model)
+        for entry in runner:
+            entries.append(entry)
+            bar.update()
     finally:
         bar.close()
     entries.sort(key=lambda e: e["file"])

@@ -1,8 +1,10 @@
 """Multi-step recipes: training with on-policy aggregation, and the shipped models' recipe.
 
 ``train_with_aggregation``: fit on the given data; then ``iterations`` times: export the
-current model, collect episodes with its MPC (offboard_training.mpc), add them to the
-pool and refit from scratch on everything (the paper's data aggregation).
+current model, collect episodes with the ``mpc`` policy on it (the onboard controller's
+own adaptation and planner, adapting as the robot would adapt that model; see
+offboard_training/collect.py), add them to the pool and refit from scratch on
+everything (the paper's data aggregation).
 
 ``train_all``: the one command behind ``models/``: collect random-action data on the
 training terrains, train MB and GrBAL with the shipped settings, export both.
@@ -37,7 +39,8 @@ def train_with_aggregation(
     workers: int = 2,
     progress: bool = True,
 ) -> TrainResult:
-    """Trains into ``run_dir``; with ``iterations`` > 0 adds MPC data and retrains each time.
+    """Trains into ``run_dir``; with ``iterations`` > 0 adds on-policy data (the onboard
+    controller driving the simulator with the current model) and retrains each time.
 
     The on-policy datasets go to ``run_dir/aggregate/data_{i}``, the model each was
     collected with to ``run_dir/aggregate/iter_{i}.onnx``, each fit's metrics to

@@ -14,7 +14,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seed", type=int, default=0, help="collection seed")
     parser.add_argument("--workers", type=int, default=2, help="worker processes")
     parser.add_argument("--policy", default="random", help="random (default) or mpc")
-    parser.add_argument("--model", default="", help="ONNX model the mpc policy plans with")
+    parser.add_argument(
+        "--model", default="", help="model file the mpc policy adapts and plans with"
+    )
+    parser.add_argument(
+        "--task",
+        default="",
+        help="mpc: path to follow (onboard.tasks.TASKS; default: one drawn per episode)",
+    )
+    parser.add_argument(
+        "--candidates", type=int, default=500, help="mpc: action sequences per step"
+    )
+    parser.add_argument("--horizon", type=int, default=5, help="mpc: steps per sequence (>= 2)")
     parser.add_argument(
         "--condition",
         default="",
@@ -37,6 +48,9 @@ def run(args: argparse.Namespace) -> int:
         policy=args.policy,
         model=args.model,
         condition=args.condition,
+        task=args.task,
+        candidates=args.candidates,
+        horizon=args.horizon,
     )
     info = collect(config, args.out, progress=not args.no_progress)
     print(

@@ -24,7 +24,7 @@ def _bad_model(tmp_path: Path, kind: str) -> Path:
         path.write_bytes(b"\x08\x07not an onnx file\xff" * 20)
     elif kind == "empty":
         path.write_bytes(b"")
-    else:  # a valid ONNX graph that is not a model per docs/model-format.md (no metadata)
+    elif kind == "no_metadata":  # valid ONNX, not a model per docs/model-format.md
         graph = helper.make_graph(
             [helper.make_node("Identity", ["x"], ["delta"])],
             "identity",
@@ -32,16 +32,17 @@ def _bad_model(tmp_path: Path, kind: str) -> Path:
             [helper.make_tensor_value_info("delta", TensorProto.FLOAT, ["batch", 24])],
         )
         onnx.save(helper.make_model(graph), str(path))
-    return path
+    return path  # "missing": no file at all
 
 
 @pytest.mark.timeout(60)
 @pytest.mark.parametrize("workers", [1, 2])
-@pytest.mark.parametrize("kind", ["garbage", "empty", "no_metadata"])
+@pytest.mark.parametrize("kind", ["missing", "garbage", "empty", "no_metadata"])
 def test_bad_mpc_model_is_one_line_exit_2(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], kind: str, workers: int
 ) -> None:
-    """`roach collect --policy mpc` with a bad model exits 2 with one line naming the file."""
+    """`roach collect --policy mpc` with a bad model exits 2 with one line naming the file
+    (the robot's own loader refuses it before any worker starts)."""
     model = _bad_model(tmp_path, kind)
     out = tmp_path / "data"
     argv = ["collect", "--out", str(out), "--episodes", "2", "--policy", "mpc"]
@@ -93,7 +94,7 @@ def test_exported_model_passes_the_check_and_collects(
     tiny = TrainConfig(hidden=(16,), M=4, K=4, epochs=1, steps_per_epoch=2, meta_batch=4)
     train(tiny, episodes, summary, tmp_path / "run", progress=False)
     model = export_run(tmp_path / "run", tmp_path / "m.onnx").path
-    check_model(model)
+    assert check_model(model).meta.algorithm == "grbal"
     config = CollectConfig(episodes=1, workers=1, policy="mpc", model=str(model))
     info = collect(config, tmp_path / "data", progress=False)
     _episodes, collected = load_dataset([tmp_path / "data"])
