@@ -25,6 +25,7 @@ episode's seed, so a dataset depends on the collection seed only, not on the wor
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import multiprocessing as mp
 import time
@@ -194,7 +195,7 @@ class ControllerPolicy:
             seed=int(rng.integers(2**32)),
         )
         self.planner = make_planner(cfg, fix_first_action=True)
-        self.objective = Objective(self.model, cfg, task, self.task_cfg)
+        self.objective = Objective(self.model, cfg, dataclasses.replace(self.task_cfg, name=task))
         self.adapter.reset()
         self.history.break_chain()
         self._next = self.nominal.copy()

@@ -22,7 +22,7 @@ from typing import Any
 from onboard.adaptation import MODES
 from onboard.command import COMMAND_TIMINGS
 from onboard.planner import PlannerConfig
-from onboard.tasks import TASKS, TaskConfig
+from onboard.tasks import TaskConfig
 from robot_contract.errors import ConfigError
 from robot_contract.state import ACTION_HIGH_REV_S, ACTION_LOW_REV_S, CONTROL_PERIOD_S
 
@@ -114,13 +114,6 @@ class AdaptationConfig:
 
 
 @dataclass(frozen=True)
-class TaskChoice:
-    """Which path to follow (the ``name`` key of the ``[task]`` table)."""
-
-    name: str = field(default="straight", metadata=_choice(TASKS, "task"))
-
-
-@dataclass(frozen=True)
 class ControllerConfig:
     """Everything ``roach run`` needs besides the model file."""
 
@@ -131,9 +124,8 @@ class ControllerConfig:
     """Random shooting as published by default; with pipelined command timing every
     candidate's first step is the command in flight (onboard.planner.Planner)."""
     task: TaskConfig = field(default_factory=TaskConfig)
-    """Path size and cost weights (onboard.tasks)."""
-    task_name: str = "straight"
-    """The ``name`` key of ``[task]``: straight, left, right, zigzag, circle, figure8."""
+    """The path (straight, left, right, zigzag, circle, figure8), its size and the cost
+    weights (onboard.tasks)."""
     source: str = "<defaults>"
     """Where the values came from (file path), for error messages and the log."""
 
@@ -186,10 +178,6 @@ def config_from_dict(raw: dict[str, Any], source: str = "<dict>") -> ControllerC
             raise ConfigError(f"{source}: unknown table [{section}]; valid: {', '.join(SECTIONS)}")
         if not isinstance(table, dict):
             raise ConfigError(f"{source}: '{section}' must be a table [{section}]")
-        if section == "task" and "name" in table:
-            table = dict(table)
-            choice = build_section(TaskChoice, {"name": table.pop("name")}, source, section)
-            parts["task_name"] = choice.name
         parts[section] = build_section(SECTIONS[section], table, source, section)
     return ControllerConfig(**parts, source=source)
 
@@ -206,11 +194,6 @@ def with_overrides(cfg: ControllerConfig, **overrides: Any) -> ControllerConfig:
         if value is None:
             continue
         section, key = name.split("__")
-        if (section, key) == ("task", "name"):
-            changed["task_name"] = build_section(
-                TaskChoice, {"name": value}, "command line", "task"
-            ).name
-            continue
         tables.setdefault(section, {})[key] = value
     for section, table in tables.items():
         current = dataclasses.asdict(getattr(cfg, section))
@@ -294,5 +277,4 @@ def _one_line(exc: BaseException) -> str:
 def describe(cfg: ControllerConfig) -> dict[str, Any]:
     """The config as plain data (for the log)."""
     out = {name: dataclasses.asdict(getattr(cfg, name)) for name in SECTIONS}
-    out["task"]["name"] = cfg.task_name
     return out | {"source": cfg.source}

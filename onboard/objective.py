@@ -24,26 +24,26 @@ class Objective:
     Args:
         model: the dynamics model; rollouts use the parameters given per tick.
         planner_cfg: sizes the rollout buffers (N candidates, horizon H).
-        task_name, task_cfg: the path to follow (onboard.tasks).
+        task_cfg: the path to follow and its cost (onboard.tasks).
     """
 
     def __init__(
-        self, model: LoadedModel, planner_cfg: PlannerConfig, task_name: str, task_cfg: TaskConfig
+        self, model: LoadedModel, planner_cfg: PlannerConfig, task_cfg: TaskConfig
     ) -> None:
         self.rollout = Rollout(model, planner_cfg.n_candidates, planner_cfg.horizon)
-        self.task_name, self.task_cfg = task_name, task_cfg
+        self.task_cfg = task_cfg
         self.task: Task | None = None
 
     def track(self, state: np.ndarray) -> TrackPoint:
         """Projects the measured state [24] onto the path (placing the path on first call)."""
         if self.task is None:
-            self.task = make_task(self.task_name, state, self.task_cfg)
+            self.task = make_task(self.task_cfg, state)
         return self.task.track(state)
 
     def rollout_cost(self, state: np.ndarray, params: np.ndarray) -> RolloutCost:
         """The planner's cost of action sequences from ``state`` [24] under ``params`` [P]."""
         if self.task is None:
-            self.task = make_task(self.task_name, state, self.task_cfg)
+            self.task = make_task(self.task_cfg, state)
         return self.rollout.bind(params, state, self.task.cost)
 
     def metrics(self) -> dict[str, Any]:

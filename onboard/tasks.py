@@ -35,8 +35,10 @@ _ARC_STEP_M = 0.05
 
 @dataclass(frozen=True)
 class TaskConfig:
-    """Path size and cost weights (the ``[task]`` table of the controller config)."""
+    """Which path, its size and the cost weights (the ``[task]`` table of the config)."""
 
+    name: str = field(default="straight", metadata={"choices": TASKS, "doc": "task"})
+    """The path: straight, left, right, zigzag, circle, figure8."""
     scale_m: float = 1.0
     """Path size: straight length 5 x scale, turn and circle radius 1 x scale, in metres."""
     w_distance: float = 40.0
@@ -51,6 +53,8 @@ class TaskConfig:
     """Projection window ahead of the current progress, metres."""
 
     def __post_init__(self) -> None:
+        if self.name not in TASKS:
+            raise ConfigError(f"task name {self.name!r} is not valid; valid: {', '.join(TASKS)}")
         if not self.scale_m > 0:
             raise ConfigError(f"task scale_m={self.scale_m} must be > 0")
         for name in ("w_distance", "w_progress", "w_heading", "window_back_m"):
@@ -115,7 +119,6 @@ def path_points(name: str, scale_m: float = 1.0) -> np.ndarray:
 class Task:
     """A path placed in the world frame, its cost, and the tracking of the episode."""
 
-    name: str
     cfg: TaskConfig
     points: np.ndarray
     """[P, 2] world-frame path, metres."""
@@ -137,6 +140,10 @@ class Task:
         self.cost(warm)
         self.cost(warm.astype(np.float64))
         self.progress_m = 0.0
+
+    @property
+    def name(self) -> str:
+        return self.cfg.name
 
     def reset(self) -> None:
         """Back to the start of the path; forgets the tracked states."""
@@ -200,15 +207,14 @@ class Task:
         )
 
 
-def make_task(name: str, start_state: np.ndarray, cfg: TaskConfig | None = None) -> Task:
-    """The named task's path placed at the start state's position and heading (state [24])."""
-    cfg = cfg or TaskConfig()
-    local = path_points(name, cfg.scale_m)
+def make_task(cfg: TaskConfig, start_state: np.ndarray) -> Task:
+    """The task's path placed at the start state's position and heading (state [24])."""
+    local = path_points(cfg.name, cfg.scale_m)
     s = np.asarray(start_state, np.float64)
     yaw = math.atan2(s[_SIN_YAW], s[_COS_YAW])
     rot = np.array([[math.cos(yaw), -math.sin(yaw)], [math.sin(yaw), math.cos(yaw)]])
     world = local @ rot.T + s[[_X, _Y]]
-    return Task(name=name, cfg=cfg, points=np.ascontiguousarray(world))
+    return Task(cfg=cfg, points=np.ascontiguousarray(world))
 
 
 def _line(a: tuple[float, float], b: tuple[float, float]) -> np.ndarray:

@@ -77,7 +77,7 @@ def run(args: argparse.Namespace) -> int:
     adapter = Adapter(
         model, cfg.adaptation.mode, M=cfg.adaptation.M, inner_lr=cfg.adaptation.inner_lr
     )
-    objective = Objective(model, cfg.planner, cfg.task_name, cfg.task)
+    objective = Objective(model, cfg.planner, cfg.task)
     set_blas_threads(cfg.loop.blas_threads)
     warm_up(model, adapter, objective, cfg)
     robot = open_robot(cfg)
@@ -176,7 +176,7 @@ def report(result: LoopResult | None, cfg: ControllerConfig, lockstep: bool, log
         return f"roach run: no ticks ran; log {log_path}"
     t = result.timing_summary()
     lines = [
-        f"roach run: {result.ticks} ticks, task {cfg.task_name}, mode {cfg.adaptation.mode}, "
+        f"roach run: {result.ticks} ticks, task {cfg.task.name}, mode {cfg.adaptation.mode}, "
         f"{'lockstep' if lockstep else 'realtime'} clock"
         + (f", stopped by {result.stopped_by}" if result.stopped_by else ""),
     ]

@@ -30,7 +30,7 @@ from onboard.bench.step_times import prediction_macs_per_row
 from onboard.model import LoadedModel
 from onboard.planner import Planner, PlannerConfig, make_planner
 from onboard.rollout import Rollout
-from onboard.tasks import make_task
+from onboard.tasks import TaskConfig, make_task
 from robot_contract.errors import ConfigError
 
 RUN_COMMAND: tuple[str, ...] = ("-m", "tools.cli", "run")
@@ -146,7 +146,7 @@ def _episode(
     plan_ms: list[float],
 ) -> tuple[float, float]:
     """One episode; appends each plan's time to ``plan_ms``; (mean distance, progress) m."""
-    task = make_task(task_name, start)
+    task = make_task(TaskConfig(name=task_name), start)
     state = start.copy()
     in_flight = (low + high) / 2.0
     x = np.empty((1, 24))

@@ -30,7 +30,7 @@ from onboard.blas import get_blas_threads, set_blas_threads
 from onboard.model import LoadedModel, model_from_arrays
 from onboard.planner import PlannerConfig, make_planner
 from onboard.rollout import Rollout
-from onboard.tasks import make_task
+from onboard.tasks import TaskConfig, make_task
 
 
 @dataclass(frozen=True)
@@ -139,7 +139,7 @@ def bench_step(model: LoadedModel, n: int, settings: StepBenchSettings) -> StepT
     cfg = PlannerConfig(kind=settings.planner, n_candidates=n, horizon=h, cem_elites=min(50, n))
     planner = make_planner(cfg, fix_first_action=fix)
     rollout = Rollout(model, n, h, workers=settings.workers)
-    task = make_task("straight", state)
+    task = make_task(TaskConfig(), state)
     low, high = np.full(2, 2.0), np.full(2, 9.0)
     in_flight = np.array([5.0, 5.0])
 

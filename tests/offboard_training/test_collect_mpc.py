@@ -18,7 +18,7 @@ from offboard_training.collect import (
 from offboard_training.dataset import Episode, load_dataset
 from onboard.model import LoadedModel, load_model
 from onboard.planner import PlanResult
-from onboard.tasks import TrackingMetrics, make_task
+from onboard.tasks import TaskConfig, TrackingMetrics, make_task
 from robot_contract.errors import ConfigError, ModelFileError
 from robot_contract.state import ACTION_HIGH_REV_S, ACTION_LOW_REV_S
 
@@ -33,7 +33,7 @@ def grbal() -> LoadedModel:
 
 def _tracking(ep: Episode, task: str) -> TrackingMetrics:
     """How the episode's states follow ``task`` placed at its first state."""
-    path = make_task(task, ep.states[0])
+    path = make_task(TaskConfig(name=task), ep.states[0])
     for s in ep.states:
         path.track(s)
     return path.metrics()

@@ -110,8 +110,8 @@ def test_missing_file_is_a_config_error(tmp_path: Path) -> None:
 def test_overrides_are_validated_like_the_file() -> None:
     """Command-line overrides go through the same checks; None leaves a value alone."""
     cfg = with_overrides(ControllerConfig(), loop__steps=5, task__name=None)
-    assert cfg.loop.steps == 5 and cfg.task_name == "straight"
-    assert with_overrides(cfg, task__name="circle").task_name == "circle"
+    assert cfg.loop.steps == 5 and cfg.task.name == "straight"
+    assert with_overrides(cfg, task__name="circle").task.name == "circle"
     with pytest.raises(ConfigError, match="command line: \\[loop\\] steps"):
         with_overrides(cfg, loop__steps=0)
     # The cross-check sees the file's timeout against an overridden rate.

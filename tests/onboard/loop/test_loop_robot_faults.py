@@ -46,7 +46,7 @@ def _controller(
 ) -> Controller:
     model = load_model(model_path, action_low=tuple(LOW), action_high=tuple(HIGH))
     adapter = Adapter(model, "grbal")
-    objective = Objective(model, PLANNER, "straight", TaskConfig())
+    objective = Objective(model, PLANNER, TaskConfig())
     # As `roach run` does: compile the kernels before the robot moves, so a cold JIT cache
     # in the first tick does not trip the board's watchdog.
     warm_up(model, adapter, objective, ControllerConfig(planner=PLANNER))

@@ -84,7 +84,7 @@ def episode(model: LoadedModel, tmp_path: Path) -> Episode:
     ) -> tuple[Controller, ScriptedRobot, list[dict[str, Any]]]:
         robot = robot or ScriptedRobot(script, realtime=realtime)
         planner = planner or make_planner(PLANNER, cfg.pipelined)
-        objective = Objective(model, PLANNER, "straight", TaskConfig())
+        objective = Objective(model, PLANNER, TaskConfig())
         path = tmp_path / f"run-{time.monotonic_ns()}.mcap"
         log = TickLogWriter(path)
         ctl = Controller(
@@ -155,7 +155,7 @@ def test_planner_must_match_the_command_timing(model: LoadedModel) -> None:
     with pytest.raises(ConfigError, match="fix_first_action"):
         Controller(
             ScriptedRobot(), Adapter(model, "grbal", M=4), make_planner(PLANNER, False),
-            Objective(model, PLANNER, "straight", TaskConfig()), LOCKSTEP, LOW, HIGH,
+            Objective(model, PLANNER, TaskConfig()), LOCKSTEP, LOW, HIGH,
         )  # fmt: skip
 
 
@@ -291,7 +291,7 @@ def test_stop_requested_before_start_never_starts_the_motors(
     robot = ScriptedRobot()
     ctl = Controller(
         robot, Adapter(model, "grbal", M=4), make_planner(PLANNER),
-        Objective(model, PLANNER, "straight", TaskConfig()), LOCKSTEP, LOW, HIGH,
+        Objective(model, PLANNER, TaskConfig()), LOCKSTEP, LOW, HIGH,
         lockstep=True,
     )  # fmt: skip
     ctl.request_stop("SIGTERM")
@@ -307,7 +307,7 @@ def test_refused_start_raises_before_any_command(model: LoadedModel) -> None:
     robot.estop_latched = True
     ctl = Controller(
         robot, Adapter(model, "grbal", M=4), make_planner(PLANNER),
-        Objective(model, PLANNER, "straight", TaskConfig()), LOCKSTEP, LOW, HIGH,
+        Objective(model, PLANNER, TaskConfig()), LOCKSTEP, LOW, HIGH,
         lockstep=True,
     )  # fmt: skip
     with pytest.raises(ProtocolError, match="refused"):
@@ -325,7 +325,7 @@ def test_realtime_start_without_samples_never_starts_the_motors(
     cfg = LoopConfig(rate_hz=100.0, command_timeout_ms=50)
     ctl = Controller(
         robot, Adapter(model, "grbal", M=4), make_planner(PLANNER),
-        Objective(model, PLANNER, "straight", TaskConfig()), cfg, LOW, HIGH,
+        Objective(model, PLANNER, TaskConfig()), cfg, LOW, HIGH,
     )  # fmt: skip
     with pytest.raises(LinkError, match=r"no telemetry within 0\.05 s"):
         ctl.start()

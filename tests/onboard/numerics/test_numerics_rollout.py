@@ -10,7 +10,7 @@ from onboard.adaptation import Adapter
 from onboard.model import load_model
 from onboard.planner import PlannerConfig, make_planner
 from onboard.rollout import Rollout
-from onboard.tasks import make_task
+from onboard.tasks import TaskConfig, make_task
 
 
 def _reference(model, theta, state, actions) -> np.ndarray:  # type: ignore[no-untyped-def]
@@ -49,7 +49,7 @@ def test_planning_tick_end_to_end(random_model_path: Path) -> None:
     actions = rng.uniform(2, 9, (16, 2))
     adapter = Adapter(model, "grbal")
     adapter.adapt(states, actions)
-    task = make_task("left", states[0])
+    task = make_task(TaskConfig(name="left"), states[0])
     for kind in ("random", "cem"):
         cfg = PlannerConfig(kind=kind, n_candidates=200, horizon=4)
         ro = Rollout(model, cfg.n_candidates, cfg.horizon)

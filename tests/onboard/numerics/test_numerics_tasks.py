@@ -54,14 +54,14 @@ def test_path_shapes() -> None:
 
 def test_task_is_placed_in_the_start_frame() -> None:
     """A left turn started at (1, 2) facing +y turns towards -x in the world."""
-    task = make_task("left", _state(1.0, 2.0, math.pi / 2))
+    task = make_task(TaskConfig(name="left"), _state(1.0, 2.0, math.pi / 2))
     assert np.allclose(task.points[0], [1.0, 2.0])
     assert task.points[-1, 0] < 0.0
 
 
 def test_cost_is_zeroish_on_path_and_grows_off_it() -> None:
     """On the path the distance and heading terms vanish; the cost grows with lateral offset."""
-    task = make_task("straight", _state(0.0, 0.0, 0.0), TaskConfig(w_progress=0.0))
+    task = make_task(TaskConfig(w_progress=0.0), _state(0.0, 0.0, 0.0))
     h = 5
     offsets = np.array([0.0, 0.05, 0.2, 0.5])
     ps = np.zeros((len(offsets), h + 1, 24), np.float32)
@@ -77,7 +77,7 @@ def test_cost_is_zeroish_on_path_and_grows_off_it() -> None:
 
 def test_forward_progress_is_rewarded_and_heading_error_penalised() -> None:
     """Forward costs less than standing or backing up; a wrong heading costs more."""
-    task = make_task("straight", _state(0.0, 0.0, 0.0))
+    task = make_task(TaskConfig(name="straight"), _state(0.0, 0.0, 0.0))
     ps = np.zeros((4, 3, 24), np.float32)
     ps[:] = _state(0.5, 0.0, 0.0)
     task.track(ps[0, 0])
@@ -91,7 +91,7 @@ def test_forward_progress_is_rewarded_and_heading_error_penalised() -> None:
 
 def test_figure8_crossing_keeps_progress_in_order() -> None:
     """At the figure-8 crossing the tracked progress continues instead of jumping back."""
-    task = make_task("figure8", _state(0.0, 0.0, 0.0))
+    task = make_task(TaskConfig(name="figure8"), _state(0.0, 0.0, 0.0))
     total = 0.0
     for p in task.points[::3]:
         # Heading along the path does not matter for progress; pass position only.
@@ -105,13 +105,13 @@ def test_figure8_crossing_keeps_progress_in_order() -> None:
 def test_bad_task_name_lists_valid_tasks() -> None:
     """An unknown task is a ConfigError naming every valid task."""
     with pytest.raises(ConfigError) as info:
-        make_task("spiral", _state(0, 0, 0))
+        TaskConfig(name="spiral")
     assert all(t in str(info.value) for t in TASKS)
 
 
 def test_path_runs_on_past_its_end() -> None:
     """Beyond the end of the straight path the robot is on the run-out ray: zero distance."""
-    task = make_task("straight", _state(0.0, 0.0, 0.0))
+    task = make_task(TaskConfig(name="straight"), _state(0.0, 0.0, 0.0))
     for x in np.arange(0.0, 7.01, 0.25):
         pt = task.track(_state(float(x), 0.0, 0.0))
     assert pt.distance_m == pytest.approx(0.0, abs=1e-9)
