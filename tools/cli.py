@@ -27,6 +27,7 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "train-all": ("tools.cmd_train_all", "collect, train and export the shipped models"),
     "results": ("tools.cmd_results", "adaptation results table (docs/results.md)"),
     "run": ("tools.cmd_run", "the onboard controller: adapt, plan and drive the robot"),
+    "eval": ("tools.cmd_eval", "score the controller on the simulated robot over many episodes"),
     "replay": ("tools.cmd_replay", "replay a logged run offline"),
     "hil": ("tools.cmd_hil", "hardware-in-the-loop checks against a robot on a port"),
     "bench": ("tools.cmd_bench", "benchmarks that print numbers"),

@@ -1,0 +1,501 @@
+"""Closed-loop evaluation: the onboard controller driving the simulated robot, scored.
+
+Each episode runs what ``roach run --lockstep`` runs, on what ``roach sim --clock
+lockstep`` serves, inside this process: a fresh ``SimRobot`` under the condition and
+seed, behind the fake motor board (``FakeFirmware``) on a real pseudo-terminal served by
+a thread (``PtyServer``); the controller talks to it through ``SerialRobot`` (pyserial,
+the real codec) and logs every tick to MCAP. Nothing of the controller is replaced.
+
+The score uses the simulator's true pose, not the tracked one (a miscalibrated tracker
+must not grade itself): the task's path is placed at the robot's true start pose, and
+each tick's true pose is scored with the planner's own per-step cost (onboard.tasks,
+docs/robot.md): ``w_distance * distance + w_progress * backward progress + w_heading *
+heading error``. ``cost`` is its mean per tick (lower is better; forward progress makes
+it negative).
+
+Recovery time, for a condition that switches on at T (``key=value@T``): the time from T
+until the cost's running mean over 1 s is back within 20 % of the same controller's
+cost over the same ticks on the intact robot (the condition before T, same seed); None
+if it never is. The intact episode runs alongside.
+
+No PyTorch: this needs the ``sim`` and ``onboard`` extras only.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import io
+import math
+import multiprocessing as mp
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from robot_contract.errors import ConfigError, RoachError
+
+RECOVERY_WINDOW_S = 1.0
+"""Running-mean window of the recovery rule, s."""
+RECOVERY_TOLERANCE = 0.2
+"""Recovered: running mean within this fraction of the intact robot's cost."""
+_T95 = (12.71, 4.30, 3.18, 2.78, 2.57, 2.45, 2.36, 2.31, 2.26, 2.23, 2.20, 2.18, 2.16, 2.14)
+"""Two-sided 95 % Student t quantiles for 1..14 degrees of freedom (then 2.1 .. 1.96)."""
+
+
+@dataclass(frozen=True)
+class EvalCase:
+    """One episode to run: a controller (model file, adaptation mode), a task, a condition
+    (the simulator's syntax, ``@T`` onsets included) and a simulator seed."""
+
+    model: str
+    mode: str
+    task: str
+    condition: str
+    seed: int
+    steps: int = 110
+
+
+@dataclass
+class EpisodeScore:
+    """What one episode did, scored on the true pose."""
+
+    case: EvalCase
+    cost: float
+    """Mean per-tick trajectory-following cost (docs/robot.md weights), lower is better."""
+    mean_distance_m: float
+    max_distance_m: float
+    progress_m: float
+    progress_fraction: float
+    mean_heading_error_rad: float
+    ticks: int
+    recovery_s: float | None = None
+    """Seconds from the onset until recovered (conditions with ``@T`` only); None: no
+    onset, or never recovered (see ``recovered``)."""
+    recovered: bool | None = None
+    """For a condition with an onset: whether the robot recovered within the episode."""
+    intact_cost: float | None = None
+    """Mean cost of the same controller on the intact robot over the same ticks."""
+    step_p50_ms: float = math.nan
+    step_p99_ms: float = math.nan
+    step_max_ms: float = math.nan
+    fallbacks: int = 0
+    """Adaptation steps the guard rejected."""
+    events: dict[str, int] = field(default_factory=dict)
+    stopped_by: str | None = None
+    costs: list[float] = field(default_factory=list, repr=False)
+    """Per-tick cost (for plots and the recovery rule)."""
+    xy: list[tuple[float, float]] = field(default_factory=list, repr=False)
+    """True position per tick, m (for plots)."""
+    path_xy: list[tuple[float, float]] = field(default_factory=list, repr=False)
+    """The task's path as placed at the true start, m."""
+
+    def as_dict(self, traces: bool = False) -> dict[str, Any]:
+        out = dataclasses.asdict(self)
+        if not traces:
+            for key in ("costs", "xy", "path_xy"):
+                out.pop(key)
+        return out
+
+
+# -- one episode ---------------------------------------------------------------------------
+
+
+class _TruthRecorder:
+    """The simulation as the fake board sees it, noting the true pose of every sample the
+    board sends (keyed by the board's millisecond clock, which is the simulation time)."""
+
+    def __init__(self, sim: Any) -> None:
+        self._sim = sim
+        self.truth: dict[int, Any] = {}
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._sim, name)
+
+    def pose(self) -> Any:
+        self.truth[round(self._sim.time_s * 1000)] = self._sim.true_pose()
+        return self._sim.pose()
+
+
+class _InProcessFake:
+    """``roach sim --clock lockstep`` on a pty served by a thread of this process."""
+
+    def __init__(self, condition: str, seed: int) -> None:
+        from firmware_bridge.fake.firmware import FakeFirmware
+        from firmware_bridge.fake.server import PtyServer
+        from firmware_bridge.sim.robot import SimRobot
+
+        self.sim = SimRobot(condition, seed=seed)
+        self.recorder = _TruthRecorder(self.sim)
+        self.server = PtyServer(
+            FakeFirmware(self.recorder, lockstep=True), seed=seed, out=io.StringIO(),
+            log=io.StringIO(),
+        )  # fmt: skip
+        self.path = self.server.open_pty()
+        self.server.open_pty = lambda: self.path  # type: ignore[method-assign]  # run() reuses it
+        self._thread = threading.Thread(target=self.server.run, name="fake-robot", daemon=True)
+        self._thread.start()
+
+    def close(self) -> None:
+        self.server.stop()
+        self._thread.join(timeout=5.0)
+
+
+_MODELS: dict[str, Any] = {}
+
+
+def run_episode(case: EvalCase, config: Any = None, log_dir: str | None = None) -> EpisodeScore:
+    """Runs one episode (and, for a condition with an onset, its intact twin) and scores it.
+
+    config: an onboard.config.ControllerConfig (default: the built-in defaults); the
+    case's mode, task and steps override it. log_dir: keep the MCAP logs there.
+    """
+    score = _scored_episode(case, config, log_dir)
+    from firmware_bridge.sim.conditions import parse_condition
+
+    cond = parse_condition(case.condition)
+    if cond.switch_s:
+        onset_s = min(t for _, t in cond.switch_s)
+        intact = dataclasses.replace(case, condition=str(cond.at(0.0)))
+        ref = _scored_episode(intact, config, log_dir)
+        _score_recovery(score, ref.costs, onset_s, _period_s(config))
+    return score
+
+
+def _period_s(config: Any) -> float:
+    from onboard.config import ControllerConfig
+
+    cfg = config or ControllerConfig()
+    return 1.0 / cfg.loop.rate_hz
+
+
+def _scored_episode(case: EvalCase, config: Any, log_dir: str | None) -> EpisodeScore:
+    from firmware_bridge.serial_robot import SerialRobot
+    from onboard.adaptation import Adapter
+    from onboard.config import ControllerConfig, with_overrides
+    from onboard.logging_mcap import TickLogWriter, read_log
+    from onboard.loop import Controller
+    from onboard.model import load_model
+    from onboard.objective import Objective
+    from onboard.planner import make_planner
+
+    cfg = with_overrides(
+        config or ControllerConfig(),
+        adaptation__mode=case.mode,
+        task__name=case.task,
+        loop__steps=case.steps,
+    )
+    key = (
+        f"{case.model}|{cfg.loop.action_low_rev_s}|{cfg.loop.action_high_rev_s}|{cfg.loop.rate_hz}"
+    )
+    if key not in _MODELS:
+        _MODELS[key] = load_model(
+            case.model,
+            action_low=(cfg.loop.action_low_rev_s,) * 2,
+            action_high=(cfg.loop.action_high_rev_s,) * 2,
+            control_period_s=1.0 / cfg.loop.rate_hz,
+        )
+    model = _MODELS[key]
+    adapter = Adapter(
+        model, cfg.adaptation.mode, M=cfg.adaptation.M, inner_lr=cfg.adaptation.inner_lr
+    )
+    objective = Objective(model, cfg.planner, cfg.task)
+    low = np.full(2, cfg.loop.action_low_rev_s)
+    high = np.full(2, cfg.loop.action_high_rev_s)
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(log_dir) if log_dir else Path(tmp)
+        log_path = folder / _log_name(case)
+        fake = _InProcessFake(case.condition, case.seed)
+        robot = SerialRobot(fake.path)
+        log = TickLogWriter(log_path, sync_every_s=cfg.loop.log_sync_s)
+        ctl = Controller(
+            robot, adapter, make_planner(cfg.planner, cfg.loop.pipelined), objective,
+            cfg.loop, low, high, log=log, lockstep=True,
+        )  # fmt: skip
+        try:
+            ctl.start(cfg.link.hello_timeout_s, cfg.link.telemetry_rate_hz)
+            result = ctl.run(cfg.loop.steps)
+        finally:
+            ctl.shutdown()
+            robot.close()
+            fake.close()
+            log.close(ctl.result.as_dict())
+        ticks = read_log(log_path).ticks
+    return _score(case, cfg, ticks, fake.recorder.truth, result)
+
+
+def _log_name(case: EvalCase) -> str:
+    safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in case.condition) or "nominal"
+    return f"{Path(case.model).stem}-{case.mode}-{case.task}-{safe}-s{case.seed}.mcap"
+
+
+def _score(
+    case: EvalCase, cfg: Any, ticks: list[dict[str, Any]], truth: dict[int, Any], result: Any
+) -> EpisodeScore:
+    """Scores the ticks' true poses on the task placed at the true start pose."""
+    from onboard.tasks import make_task
+
+    poses = []
+    for tick in ticks:
+        pose = tick.get("pose")
+        if pose is None:
+            continue
+        true = truth.get(round(pose["timestamp_us"] / 1000))
+        if true is not None:
+            poses.append(true)
+    if not poses:
+        raise RoachError(f"episode {case}: no pose reached the controller")
+    states = np.zeros((len(poses), 24))
+    for i, p in enumerate(poses):
+        states[i, 0], states[i, 1], states[i, 2] = p.x, p.y, p.z
+        states[i, 10], states[i, 11] = math.cos(p.yaw), math.sin(p.yaw)
+    task = make_task(cfg.task, states[0])
+    c = cfg.task
+    costs, s_prev = [], 0.0
+    for state in states:
+        pt = task.track(state)
+        costs.append(
+            c.w_distance * pt.distance_m
+            + c.w_progress * (s_prev - pt.progress_m)
+            + c.w_heading * pt.heading_error_rad
+        )
+        s_prev = pt.progress_m
+    m = task.metrics()
+    timing = result.timing_summary()
+    return EpisodeScore(
+        case=case,
+        cost=float(np.mean(costs)),
+        mean_distance_m=m.mean_distance_m,
+        max_distance_m=m.max_distance_m,
+        progress_m=m.progress_m,
+        progress_fraction=m.progress_fraction,
+        mean_heading_error_rad=m.mean_heading_error_rad,
+        ticks=result.ticks,
+        step_p50_ms=timing.get("step_p50_ms", math.nan),
+        step_p99_ms=timing.get("step_p99_ms", math.nan),
+        step_max_ms=timing.get("step_max_ms", math.nan),
+        fallbacks=int(result.events.get("adapt_fallback", 0)),
+        events=dict(result.events),
+        stopped_by=result.stopped_by,
+        costs=[float(x) for x in costs],
+        xy=[(float(s[0]), float(s[1])) for s in states],
+        path_xy=[(float(x), float(y)) for x, y in task.points],
+    )
+
+
+def _score_recovery(
+    score: EpisodeScore, intact_costs: list[float], onset_s: float, period_s: float
+) -> None:
+    """Fills ``recovery_s``, ``recovered`` and ``intact_cost`` (module docstring rule)."""
+    k0 = max(0, math.ceil(onset_s / period_s - 1e-9))
+    n = min(len(score.costs), len(intact_costs))
+    if k0 >= n:
+        score.recovered, score.intact_cost = None, None
+        return
+    ref = float(np.mean(intact_costs[k0:n]))
+    score.intact_cost = ref
+    window = max(1, round(RECOVERY_WINDOW_S / period_s))
+    limit = ref + RECOVERY_TOLERANCE * abs(ref)
+    costs = np.asarray(score.costs[:n])
+    for k in range(k0 + window, n + 1):
+        if float(costs[k - window : k].mean()) <= limit:
+            score.recovered, score.recovery_s = True, (k - k0) * period_s
+            return
+    score.recovered, score.recovery_s = False, None
+
+
+# -- many episodes -------------------------------------------------------------------------
+
+
+def _worker_init() -> None:
+    from onboard.blas import set_blas_threads
+
+    set_blas_threads(1)
+
+
+def _worker(job: tuple[EvalCase, Any, str | None]) -> EpisodeScore | str:
+    case, config, log_dir = job
+    try:
+        return run_episode(case, config, log_dir)
+    except RoachError as exc:
+        return f"{case}: {exc}"
+
+
+def run_cases(
+    cases: Sequence[EvalCase],
+    config: Any = None,
+    *,
+    jobs: int = 1,
+    log_dir: str | None = None,
+    progress: Callable[[int, int, EpisodeScore], None] | None = None,
+) -> list[EpisodeScore]:
+    """Runs every case (in ``jobs`` processes), in order of ``cases``. A RoachError in an
+    episode (a bad model file, a condition the simulator refuses) stops the evaluation."""
+    if jobs < 1 or jobs > 64:
+        raise ConfigError(f"--jobs {jobs} out of range; valid: 1 to 64")
+    work = [(case, config, log_dir) for case in cases]
+    out: list[EpisodeScore] = []
+
+    def collect(results: Iterable[EpisodeScore | str]) -> None:
+        for r in results:
+            if isinstance(r, str):
+                raise RoachError(r)
+            out.append(r)
+            if progress is not None:
+                progress(len(out), len(work), r)
+
+    if jobs == 1:
+        _worker_init()
+        collect(_worker(w) for w in work)
+    else:
+        ctx = mp.get_context("spawn")
+        with ctx.Pool(jobs, initializer=_worker_init) as pool:
+            collect(pool.imap(_worker, work))
+    return out
+
+
+# -- summaries -----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Summary:
+    """Episodes of one (model, mode, task, condition) over seeds."""
+
+    model: str
+    mode: str
+    task: str
+    condition: str
+    episodes: int
+    cost_mean: float
+    cost_ci95: float
+    """Half-width of the 95 % confidence interval of the mean cost over seeds."""
+    mean_distance_m: float
+    progress_m: float
+    recovery_s_mean: float | None
+    recovered: int | None
+    """Episodes that recovered (conditions with an onset)."""
+    fallbacks_mean: float
+    step_p50_ms: float
+
+
+def ci95(values: Sequence[float]) -> float:
+    """Half-width of the 95 % confidence interval of the mean (Student t), nan for n < 2."""
+    a = np.asarray(values, np.float64)
+    if a.size < 2:
+        return math.nan
+    dof = a.size - 1
+    t = _T95[dof - 1] if dof <= len(_T95) else (2.1 if dof < 30 else 1.96)
+    return float(t * a.std(ddof=1) / math.sqrt(a.size))
+
+
+def summarise(scores: Iterable[EpisodeScore]) -> list[Summary]:
+    """One summary per (model, mode, task, condition), in first-seen order."""
+    groups: dict[tuple[str, str, str, str], list[EpisodeScore]] = {}
+    for s in scores:
+        c = s.case
+        groups.setdefault((c.model, c.mode, c.task, c.condition), []).append(s)
+    out = []
+    for (model, mode, task, condition), eps in groups.items():
+        rec = [e.recovery_s for e in eps if e.recovery_s is not None]
+        onset = any(e.recovered is not None for e in eps)
+        out.append(
+            Summary(
+                model=model,
+                mode=mode,
+                task=task,
+                condition=condition,
+                episodes=len(eps),
+                cost_mean=float(np.mean([e.cost for e in eps])),
+                cost_ci95=ci95([e.cost for e in eps]),
+                mean_distance_m=float(np.mean([e.mean_distance_m for e in eps])),
+                progress_m=float(np.mean([e.progress_m for e in eps])),
+                recovery_s_mean=float(np.mean(rec)) if rec else None,
+                recovered=sum(bool(e.recovered) for e in eps) if onset else None,
+                fallbacks_mean=float(np.mean([e.fallbacks for e in eps])),
+                step_p50_ms=float(np.nanmedian([e.step_p50_ms for e in eps])),
+            )
+        )
+    return out
+
+
+def expand_cases(
+    models: Sequence[tuple[str, str]],
+    tasks: Sequence[str],
+    conditions: Sequence[str],
+    episodes: int,
+    seed: int,
+    steps: int = 110,
+) -> list[EvalCase]:
+    """Every (model, mode) x task x condition x seed (seeds ``seed .. seed + episodes - 1``)."""
+    if episodes < 1 or episodes > 10_000:
+        raise ConfigError(f"--episodes {episodes} out of range; valid: 1 to 10000")
+    return [
+        EvalCase(model, mode, task, condition, seed + i, steps)
+        for model, mode in models
+        for task in tasks
+        for condition in conditions
+        for i in range(episodes)
+    ]
+
+
+def check_inputs(
+    models: Sequence[tuple[str, str]], tasks: Sequence[str], conditions: Sequence[str]
+) -> None:
+    """Every mistake in the inputs as one line, before any episode runs."""
+    from firmware_bridge.sim.conditions import parse_condition
+    from onboard.adaptation import MODES
+    from onboard.model import load_model
+    from onboard.tasks import TASKS
+
+    for task in tasks:
+        if task not in TASKS:
+            raise ConfigError(f"--task {task!r} unknown; valid: {', '.join(TASKS)}")
+    for condition in conditions:
+        parse_condition(condition)
+    for model, mode in models:
+        if mode not in MODES:
+            raise ConfigError(f"--mode {mode!r} unknown; valid: {', '.join(MODES)}")
+        load_model(model)
+
+
+def progress_printer(stream: Any = None) -> Callable[[int, int, EpisodeScore], None]:
+    """A progress line on stderr: a bar on a terminal, a line per tenth otherwise."""
+    out = stream or sys.stderr
+    tty = hasattr(out, "isatty") and out.isatty()
+    t0 = time.monotonic()
+
+    def show(done: int, total: int, score: EpisodeScore) -> None:
+        elapsed = time.monotonic() - t0
+        eta = elapsed / done * (total - done)
+        bar = "#" * (30 * done // total)
+        line = f"[{bar:<30}] {done}/{total} episodes, {elapsed:.0f} s, about {eta:.0f} s left"
+        if tty:
+            print("\r" + line, end="\n" if done == total else "", file=out, flush=True)
+        elif done == total or done % max(1, total // 10) == 0:
+            print(line, file=out, flush=True)
+
+    return show
+
+
+def iter_table(summaries: Sequence[Summary]) -> Iterator[str]:
+    """The summaries as aligned text lines."""
+    yield (
+        f"{'model':<12} {'mode':<8} {'task':<8} {'condition':<28} {'n':>3} "
+        f"{'cost':>8} {'±95%':>6} {'dist m':>7} {'prog m':>7} {'recov s':>7} {'fallb':>5}"
+    )
+    for s in summaries:
+        rec = (
+            ""
+            if s.recovered is None
+            else (f"{s.recovery_s_mean:.1f}" if s.recovery_s_mean is not None else "never")
+        )
+        yield (
+            f"{Path(s.model).stem:<12} {s.mode:<8} {s.task:<8} {s.condition or 'nominal':<28} "
+            f"{s.episodes:>3} {s.cost_mean:>8.2f} {s.cost_ci95:>6.2f} {s.mean_distance_m:>7.3f} "
+            f"{s.progress_m:>7.2f} {rec:>7} {s.fallbacks_mean:>5.1f}"
+        )

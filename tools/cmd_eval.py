@@ -1,0 +1,112 @@
+"""``roach eval``: the onboard controller on the simulated robot over many episodes, scored.
+
+Each episode is a fresh lockstep fake robot on a pty and the same controller ``roach run``
+runs (offboard_training/closed_loop.py); the score is the published trajectory-following
+cost on the simulator's true pose, plus distance, progress, and for ``@T`` conditions the
+recovery time. Prints one line per (controller, task, condition) with the mean cost and
+its 95 % interval over seeds; ``--json OUT`` writes every episode.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from robot_contract.errors import ConfigError
+
+HELP = "score the controller on the simulated robot over many episodes"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--model",
+        action="append",
+        required=True,
+        metavar="FILE[:MODE]",
+        help="model file, optionally with its adaptation mode (grbal, dyn-eval, none); "
+        "repeat to compare. Without a mode: --mode, else grbal for a GrBAL model and none "
+        "for an MB model",
+    )
+    parser.add_argument("--mode", help="adaptation mode for models given without one")
+    parser.add_argument(
+        "--task", action="append", metavar="NAME", help="path to follow; repeat (default straight)"
+    )
+    parser.add_argument(
+        "--condition",
+        action="append",
+        metavar="COND",
+        help="simulator condition, e.g. 'missing_leg=RF@3' (docs/simulator.md); repeat; "
+        "default: the nominal robot on carpet",
+    )
+    parser.add_argument("--episodes", type=int, default=5, help="seeds per case (default 5)")
+    parser.add_argument("--seed", type=int, default=0, help="first simulator seed (default 0)")
+    parser.add_argument("--steps", type=int, default=110, help="ticks per episode (default 110)")
+    parser.add_argument("--config", help="controller TOML config, as for roach run")
+    parser.add_argument("--jobs", type=int, default=1, help="episodes run in parallel")
+    parser.add_argument("--json", metavar="OUT", help="write every episode and summary here")
+    parser.add_argument("--logs", metavar="DIR", help="keep every episode's MCAP log here")
+    parser.add_argument("--quiet", action="store_true", help="no progress bar")
+
+
+def parse_models(specs: list[str], mode: str | None) -> list[tuple[str, str]]:
+    """``FILE[:MODE]`` -> (file, mode); the default mode follows the model's algorithm."""
+    from onboard.adaptation import MODES
+    from onboard.model import load_model
+
+    out = []
+    for spec in specs:
+        path, _, suffix = spec.rpartition(":")
+        if not path or suffix not in MODES:
+            path, suffix = spec, ""
+        if not Path(path).is_file():
+            raise ConfigError(f"--model {path!r}: no such model file")
+        chosen = suffix or mode
+        if chosen is None:
+            chosen = "grbal" if load_model(path).meta.algorithm == "grbal" else "none"
+        out.append((path, chosen))
+    return out
+
+
+def run(args: argparse.Namespace) -> int:
+    from offboard_training import closed_loop as cl
+    from onboard.config import load_config
+
+    if not 1 <= args.steps <= 100_000:
+        raise ConfigError(f"--steps {args.steps} out of range; valid: 1 to 100000")
+    config = load_config(args.config)
+    models = parse_models(args.model, args.mode)
+    tasks = args.task or ["straight"]
+    conditions = args.condition or [""]
+    cl.check_inputs(models, tasks, conditions)
+    cases = cl.expand_cases(models, tasks, conditions, args.episodes, args.seed, args.steps)
+    if args.json:
+        _check_writable(Path(args.json))
+    progress = None if args.quiet else cl.progress_printer()
+    scores = cl.run_cases(cases, config, jobs=args.jobs, log_dir=args.logs, progress=progress)
+    summaries = cl.summarise(scores)
+    for line in cl.iter_table(summaries):
+        print(line)
+    if args.json:
+        doc = {
+            "cases": len(cases),
+            "summaries": [s.__dict__ for s in summaries],
+            "episodes": [s.as_dict(traces=True) for s in scores],
+        }
+        Path(args.json).write_text(json.dumps(doc, indent=1, default=_plain))
+        print(f"json: {args.json}")
+    return 0
+
+
+def _plain(value: object) -> object:
+    if hasattr(value, "tolist"):
+        return value.tolist()  # type: ignore[attr-defined]
+    return str(value)
+
+
+def _check_writable(path: Path) -> None:
+    parent = path.resolve().parent
+    if not parent.is_dir():
+        raise ConfigError(f"--json {path}: folder {parent} does not exist")
+    if path.is_dir():
+        raise ConfigError(f"--json {path}: is a folder")
