@@ -1,0 +1,131 @@
+"""Closed-loop evaluation: the recovery rule and the interval on known numbers, a real
+episode of the shipped model against the in-process fake, and `roach eval` end to end."""
+
+from __future__ import annotations
+
+import json
+import math
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from offboard_training import closed_loop as cl
+
+REPO = Path(__file__).resolve().parents[2]
+GRBAL, MB = str(REPO / "models" / "grbal.onnx"), str(REPO / "models" / "mb.onnx")
+
+
+def _roach(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "tools.cli", *args],
+        cwd=REPO, capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+
+
+def _score(costs: list[float]) -> cl.EpisodeScore:
+    case = cl.EvalCase("m.onnx", "grbal", "straight", "gain_left=0.5@3", 0)
+    return cl.EpisodeScore(case, float(np.mean(costs)), 0, 0, 0, 0, 0, len(costs), costs=costs)
+
+
+def test_recovery_is_the_first_second_back_within_20_percent_of_intact() -> None:
+    """Onset at 3 s (tick 30): cost 10 until tick 45, then 1.1 against an intact 1.0: the
+    1 s running mean is within 20 % once ten ticks after 45 are in, 2.5 s after onset."""
+    intact = [1.0] * 110
+    costs = [1.0] * 30 + [10.0] * 15 + [1.1] * 65
+    s = _score(costs)
+    cl._score_recovery(s, intact, 3.0, 0.1)
+    assert s.recovered is True and s.intact_cost == pytest.approx(1.0)
+    assert s.recovery_s == pytest.approx(2.5)
+
+
+def test_never_recovered_and_negative_costs() -> None:
+    """A cost that stays 50 % above intact never recovers; with negative (progress) costs
+    the 20 % band is measured on the magnitude."""
+    s = _score([-1.0] * 30 + [-0.5] * 80)
+    cl._score_recovery(s, [-1.0] * 110, 3.0, 0.1)
+    assert s.recovered is False and s.recovery_s is None
+    s = _score([-1.0] * 30 + [-0.85] * 80)
+    cl._score_recovery(s, [-1.0] * 110, 3.0, 0.1)
+    assert s.recovered is True and s.recovery_s == pytest.approx(1.0)
+
+
+def test_ci95_matches_student_t() -> None:
+    """The 95 % half-width is t(0.975, n-1) * sd / sqrt(n); nan for one value."""
+    assert cl.ci95([1.0, 2.0, 3.0]) == pytest.approx(4.30 * 1.0 / math.sqrt(3))
+    assert math.isnan(cl.ci95([1.0]))
+
+
+def test_shipped_grbal_episode_is_scored_on_the_true_pose(tmp_path: Path) -> None:
+    """One short episode of the shipped GrBAL model through the real pty and codec: it
+    follows the straight path, every tick has a true pose, and the score's positions are
+    the simulator's, not the tracker's (which a 40 mm marker offset moves)."""
+    from onboard.logging_mcap import read_log
+
+    case = cl.EvalCase(GRBAL, "grbal", "straight", "pos_offset_mm=40", 0, steps=30)
+    s = cl.run_episode(case, log_dir=str(tmp_path))
+    assert s.ticks == 30 and len(s.costs) == 30 and s.stopped_by is None
+    assert s.mean_distance_m < 0.05 and s.progress_m > 0.3
+    assert s.recovered is None and s.recovery_s is None
+    assert s.step_p50_ms > 0
+    (log,) = tmp_path.glob("*.mcap")
+    tracked = [(t["pose"]["x"], t["pose"]["y"]) for t in read_log(log).ticks]
+    gap = np.hypot(*(np.asarray(tracked) - np.asarray(s.xy)).T)
+    assert np.all(np.abs(gap - 0.040) < 0.005)
+
+
+def test_onset_condition_runs_the_intact_twin_and_times_recovery() -> None:
+    """A motor losing half its torque at 1 s: the intact twin runs, the episode gets an
+    intact cost and a recovery verdict."""
+    case = cl.EvalCase(GRBAL, "grbal", "straight", "gain_left=0.5@1", 0, steps=40)
+    s = cl.run_episode(case)
+    assert s.intact_cost is not None and s.recovered is not None
+    if s.recovered:
+        assert s.recovery_s is not None and 0 < s.recovery_s <= 3.0
+
+
+def test_roach_eval_end_to_end_with_json(tmp_path: Path) -> None:
+    """`roach eval` with two controllers, two jobs and --json: a table row per controller,
+    every episode in the file, exit 0."""
+    out = tmp_path / "eval.json"
+    r = _roach(
+        "eval", "--model", GRBAL, "--model", f"{MB}:none", "--task", "left",
+        "--episodes", "2", "--steps", "25", "--jobs", "2", "--json", str(out), "--quiet",
+    )  # fmt: skip
+    assert r.returncode == 0, r.stderr
+    rows = [line for line in r.stdout.splitlines() if " left " in line]
+    assert len(rows) == 2 and rows[0].startswith("grbal") and rows[1].startswith("mb")
+    doc = json.loads(out.read_text())
+    assert doc["cases"] == 4 and len(doc["episodes"]) == 4
+    assert {e["case"]["seed"] for e in doc["episodes"]} == {0, 1}
+    assert all(len(e["costs"]) == 25 for e in doc["episodes"])
+
+
+@pytest.mark.parametrize(
+    ("args", "must_contain"),
+    [
+        (["--task", "spiral"], "--task 'spiral' unknown"),
+        (["--condition", "slope_deg=90"], "slope_deg"),
+        (["--mode", "maml"], "--mode 'maml' unknown"),
+        (["--episodes", "0"], "--episodes 0 out of range"),
+        (["--jobs", "0"], "--jobs 0 out of range"),
+    ],
+)
+def test_bad_inputs_are_one_line_exit_2(args: list[str], must_contain: str) -> None:
+    """Each mistake is found before any episode runs: one line on stderr, exit code 2."""
+    r = _roach("eval", "--model", GRBAL, "--steps", "5", "--quiet", *args)
+    assert r.returncode == 2
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == 1 and must_contain in lines[0], r.stderr
+
+
+def test_missing_or_corrupt_model_is_one_line_exit_2(tmp_path: Path) -> None:
+    """A model path that does not exist, or a file that is not a model: exit 2, one line."""
+    r = _roach("eval", "--model", str(tmp_path / "absent.onnx"), "--quiet")
+    assert r.returncode == 2 and "no such model file" in r.stderr
+    bad = tmp_path / "bad.onnx"
+    bad.write_bytes(b"not a model")
+    r = _roach("eval", "--model", f"{bad}:grbal", "--quiet")
+    assert r.returncode == 2 and len(r.stderr.strip().splitlines()) == 1 and "bad.onnx" in r.stderr
