@@ -48,6 +48,38 @@ _T95 = (12.71, 4.30, 3.18, 2.78, 2.57, 2.45, 2.36, 2.31, 2.26, 2.23, 2.20, 2.18,
 """Two-sided 95 % Student t quantiles for 1..14 degrees of freedom (then 2.1 .. 1.96)."""
 
 
+ALL_TASKS: tuple[str, ...] = ("straight", "left", "right", "zigzag", "circle", "figure8")
+
+SUITES: dict[str, tuple[tuple[str, ...], tuple[tuple[str, str], ...]]] = {
+    "paper": (
+        ALL_TASKS,
+        (
+            ("carpet", "terrain=carpet"),
+            ("styrofoam", "terrain=styrofoam"),
+            ("turf", "terrain=turf"),
+            ("gravel (unseen)", "terrain=gravel"),
+            ("ice (unseen)", "terrain=ice"),
+            ("missing leg", "missing_leg=RF"),
+            ("two missing legs", "missing_leg=RF+LM"),
+            ("leg lost at 3 s", "missing_leg=RF@3"),
+            ("uphill 10 deg", "slope_deg=10"),
+            ("downhill 10 deg", "slope_deg=-10"),
+            ("payload 15 g", "payload_g=15"),
+            ("payload 15 g off-centre", "payload_g=15,payload_x_mm=-30,payload_y_mm=10"),
+            ("tow 20 g", "tow_g=20"),
+            ("left motor 0.5", "gain_left=0.5"),
+            ("right motor 0.5 at 3 s", "gain_right=0.5@3"),
+            ("yaw miscalibrated 20 deg", "yaw_offset_deg=20"),
+            ("position offset 30 mm", "pos_offset_mm=30"),
+            ("low battery 3.4 V", "battery_v=3.4"),
+        ),
+    ),
+    "smoke": (("straight", "left"), (("carpet", ""), ("leg lost at 1 s", "missing_leg=RF@1"))),
+}
+"""Named sets of (tasks, (label, condition) pairs): ``paper`` is the published kinds of
+meta-test condition plus the training terrains; ``smoke`` is a seconds-long check."""
+
+
 @dataclass(frozen=True)
 class EvalCase:
     """One episode to run: a controller (model file, adaptation mode), a task, a condition
@@ -499,3 +531,75 @@ def iter_table(summaries: Sequence[Summary]) -> Iterator[str]:
             f"{s.episodes:>3} {s.cost_mean:>8.2f} {s.cost_ci95:>6.2f} {s.mean_distance_m:>7.3f} "
             f"{s.progress_m:>7.2f} {rec:>7} {s.fallbacks_mean:>5.1f}"
         )
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """Controller A against B on one (task, condition), paired by seed."""
+
+    task: str
+    condition: str
+    a: str
+    b: str
+    seeds: int
+    diff_mean: float
+    """Mean of cost(A) - cost(B) over the shared seeds (negative: A better)."""
+    diff_ci95: float
+    verdict: str
+    """``win`` (A significantly better), ``loss``, ``better``/``worse`` (not significant)."""
+
+
+def _label(case: EvalCase) -> str:
+    return f"{Path(case.model).stem}:{case.mode}"
+
+
+def compare(scores: Iterable[EpisodeScore], a: str, b: str) -> list[Comparison]:
+    """A (``stem:mode``) against B per (task, condition), over the seeds both ran."""
+    by: dict[tuple[str, str, str], dict[int, float]] = {}
+    for s in scores:
+        c = s.case
+        by.setdefault((_label(c), c.task, c.condition), {})[c.seed] = s.cost
+    out = []
+    for (label, task, condition), costs_a in by.items():
+        if label != a or (b, task, condition) not in by:
+            continue
+        costs_b = by[(b, task, condition)]
+        seeds = sorted(set(costs_a) & set(costs_b))
+        d = [costs_a[k] - costs_b[k] for k in seeds]
+        mean, half = float(np.mean(d)), ci95(d)
+        significant = math.isfinite(half) and abs(mean) > half
+        verdict = (
+            ("win" if mean < 0 else "loss") if significant else ("better" if mean < 0 else "worse")
+        )
+        out.append(Comparison(task, condition, a, b, len(seeds), mean, half, verdict))
+    return out
+
+
+def labels(scores: Iterable[EpisodeScore]) -> list[str]:
+    """The controllers (``stem:mode``) in first-seen order."""
+    seen: dict[str, None] = {}
+    for s in scores:
+        seen.setdefault(_label(s.case), None)
+    return list(seen)
+
+
+def comparison_lines(comparisons: Sequence[Comparison]) -> Iterator[str]:
+    """Per case A - B with its 95 % interval, then the win/loss counts."""
+    if not comparisons:
+        return
+    a, b = comparisons[0].a, comparisons[0].b
+    yield f"{a} - {b} (cost difference, paired by seed; negative: {a} better)"
+    for c in comparisons:
+        yield (
+            f"  {c.task:<8} {c.condition or 'nominal':<40} {c.diff_mean:>+8.2f} "
+            f"± {c.diff_ci95:5.2f}  {c.verdict}"
+        )
+    n = len(comparisons)
+    count = {
+        v: sum(c.verdict == v for c in comparisons) for v in ("win", "better", "worse", "loss")
+    }
+    yield (
+        f"  {a} better in {count['win'] + count['better']} of {n} cases "
+        f"({count['win']} significant), worse in {count['worse'] + count['loss']} "
+        f"({count['loss']} significant)"
+    )

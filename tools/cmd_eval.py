@@ -39,6 +39,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="simulator condition, e.g. 'missing_leg=RF@3' (docs/simulator.md); repeat; "
         "default: the nominal robot on carpet",
     )
+    parser.add_argument("--suite", help="a named set of tasks and conditions instead: paper, smoke")
     parser.add_argument("--episodes", type=int, default=5, help="seeds per case (default 5)")
     parser.add_argument("--seed", type=int, default=0, help="first simulator seed (default 0)")
     parser.add_argument("--steps", type=int, default=110, help="ticks per episode (default 110)")
@@ -78,6 +79,13 @@ def run(args: argparse.Namespace) -> int:
     models = parse_models(args.model, args.mode)
     tasks = args.task or ["straight"]
     conditions = args.condition or [""]
+    if args.suite:
+        if args.suite not in cl.SUITES:
+            raise ConfigError(f"--suite {args.suite!r} unknown; valid: {', '.join(cl.SUITES)}")
+        if args.task or args.condition:
+            raise ConfigError("give --suite or --task/--condition, not both")
+        suite_tasks, pairs = cl.SUITES[args.suite]
+        tasks, conditions = list(suite_tasks), [c for _, c in pairs]
     cl.check_inputs(models, tasks, conditions)
     cases = cl.expand_cases(models, tasks, conditions, args.episodes, args.seed, args.steps)
     if args.json:
@@ -87,10 +95,17 @@ def run(args: argparse.Namespace) -> int:
     summaries = cl.summarise(scores)
     for line in cl.iter_table(summaries):
         print(line)
+    names = cl.labels(scores)
+    for other in names[1:]:
+        for line in cl.comparison_lines(cl.compare(scores, names[0], other)):
+            print(line)
     if args.json:
         doc = {
             "cases": len(cases),
             "summaries": [s.__dict__ for s in summaries],
+            "comparisons": [
+                c.__dict__ for other in names[1:] for c in cl.compare(scores, names[0], other)
+            ],
             "episodes": [s.as_dict(traces=True) for s in scores],
         }
         Path(args.json).write_text(json.dumps(doc, indent=1, default=_plain))

@@ -129,3 +129,35 @@ def test_missing_or_corrupt_model_is_one_line_exit_2(tmp_path: Path) -> None:
     bad.write_bytes(b"not a model")
     r = _roach("eval", "--model", f"{bad}:grbal", "--quiet")
     assert r.returncode == 2 and len(r.stderr.strip().splitlines()) == 1 and "bad.onnx" in r.stderr
+
+
+def test_compare_pairs_by_seed_and_counts_significant_wins() -> None:
+    """A beats B by 1.0 +- noise on every seed: a significant win; on a case where they
+    differ by less than the noise it is only 'better' or 'worse'."""
+    rng = np.random.default_rng(0)
+    scores = []
+    for seed in range(6):
+        for model, cost_clear, cost_close in (("a.onnx", 1.0, 2.0), ("b.onnx", 2.0, 2.0)):
+            for cond, cost in (("c1", cost_clear), ("c2", cost_close)):
+                case = cl.EvalCase(model, "grbal", "straight", cond, seed)
+                noise = 0.05 * rng.standard_normal()
+                scores.append(cl.EpisodeScore(case, cost + noise, 0, 0, 0, 0, 0, 1))
+    assert cl.labels(scores) == ["a:grbal", "b:grbal"]
+    comps = {c.condition: c for c in cl.compare(scores, "a:grbal", "b:grbal")}
+    assert comps["c1"].verdict == "win" and comps["c1"].seeds == 6
+    assert comps["c1"].diff_mean == pytest.approx(-1.0, abs=0.1)
+    assert comps["c2"].verdict in ("better", "worse")
+    lines = list(cl.comparison_lines(list(comps.values())))
+    assert "better in" in lines[-1] and "1 significant" in lines[-1]
+
+
+def test_smoke_suite_runs() -> None:
+    """`roach eval --suite smoke` runs its tasks and conditions, and a leg lost mid-run gets
+    a recovery column."""
+    r = _roach(
+        "eval", "--suite", "smoke", "--model", GRBAL, "--episodes", "1", "--steps", "20", "--quiet"
+    )
+    assert r.returncode == 0, r.stderr
+    rows = [line for line in r.stdout.splitlines() if line.startswith("grbal")]
+    assert len(rows) == 4
+    assert sum("missing_leg=RF@1" in row for row in rows) == 2
