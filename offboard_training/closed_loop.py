@@ -449,10 +449,16 @@ def summarise(scores: Iterable[EpisodeScore]) -> list[Summary]:
                 recovery_s_mean=float(np.mean(rec)) if rec else None,
                 recovered=sum(bool(e.recovered) for e in eps) if onset else None,
                 fallbacks_mean=float(np.mean([e.fallbacks for e in eps])),
-                step_p50_ms=float(np.nanmedian([e.step_p50_ms for e in eps])),
+                step_p50_ms=_nanmedian([e.step_p50_ms for e in eps]),
             )
         )
     return out
+
+
+def _nanmedian(values: Sequence[float]) -> float:
+    a = np.asarray(values, np.float64)
+    a = a[np.isfinite(a)]
+    return float(np.median(a)) if a.size else math.nan
 
 
 def expand_cases(
