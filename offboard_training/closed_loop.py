@@ -7,11 +7,11 @@ a thread (``PtyServer``); the controller talks to it through ``SerialRobot`` (py
 the real codec) and logs every tick to MCAP. Nothing of the controller is replaced.
 
 The score uses the simulator's true pose, not the tracked one (a miscalibrated tracker
-must not grade itself): the task's path is placed at the robot's true start pose, and
-each tick's true pose is scored with the planner's own per-step cost (onboard.tasks,
-docs/robot.md): ``w_distance * distance + w_progress * backward progress + w_heading *
-heading error``. ``cost`` is its mean per tick (lower is better; forward progress makes
-it negative).
+must not grade itself): the path is the one the controller was given (placed at the
+first pose it measured), and each tick's true pose is scored with the planner's own
+per-step cost (onboard.tasks, docs/robot.md): ``w_distance * distance + w_progress *
+backward progress + w_heading * heading error``. ``cost`` is its mean per tick (lower is
+better; forward progress makes it negative).
 
 Recovery time, for a condition that switches on at T (``key=value@T``): the time from T
 until the cost's running mean over 1 s is back within 20 % of the same controller's
@@ -125,7 +125,7 @@ class EpisodeScore:
     xy: list[tuple[float, float]] = field(default_factory=list, repr=False)
     """True position per tick, m (for plots)."""
     path_xy: list[tuple[float, float]] = field(default_factory=list, repr=False)
-    """The task's path as placed at the true start, m."""
+    """The controller's path, m."""
 
     def as_dict(self, traces: bool = False) -> dict[str, Any]:
         out = dataclasses.asdict(self)
@@ -258,7 +258,9 @@ def _scored_episode(case: EvalCase, config: Any, log_dir: str | None) -> Episode
             fake.close()
             log.close(ctl.result.as_dict())
         ticks = read_log(log_path).ticks
-    return _score(case, cfg, ticks, fake.recorder.truth, result)
+    if objective.task is None:
+        raise RoachError(f"episode {case}: the controller never measured a state")
+    return _score(case, cfg, ticks, fake.recorder.truth, result, objective.task.points)
 
 
 def _log_name(case: EvalCase) -> str:
@@ -267,10 +269,15 @@ def _log_name(case: EvalCase) -> str:
 
 
 def _score(
-    case: EvalCase, cfg: Any, ticks: list[dict[str, Any]], truth: dict[int, Any], result: Any
+    case: EvalCase,
+    cfg: Any,
+    ticks: list[dict[str, Any]],
+    truth: dict[int, Any],
+    result: Any,
+    path: np.ndarray,
 ) -> EpisodeScore:
-    """Scores the ticks' true poses on the task placed at the true start pose."""
-    from onboard.tasks import make_task
+    """Scores the ticks' true poses against ``path`` [P, 2], the controller's path."""
+    from onboard.tasks import Task
 
     poses = []
     for tick in ticks:
@@ -286,7 +293,7 @@ def _score(
     for i, p in enumerate(poses):
         states[i, 0], states[i, 1], states[i, 2] = p.x, p.y, p.z
         states[i, 10], states[i, 11] = math.cos(p.yaw), math.sin(p.yaw)
-    task = make_task(cfg.task, states[0])
+    task = Task(cfg=cfg.task, points=np.ascontiguousarray(path, np.float64))
     c = cfg.task
     costs, s_prev = [], 0.0
     for state in states:

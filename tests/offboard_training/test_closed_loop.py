@@ -95,8 +95,9 @@ def test_roach_eval_end_to_end_with_json(tmp_path: Path) -> None:
         "--episodes", "2", "--steps", "25", "--jobs", "2", "--json", str(out), "--quiet",
     )  # fmt: skip
     assert r.returncode == 0, r.stderr
-    rows = [line for line in r.stdout.splitlines() if " left " in line]
+    rows = [line for line in r.stdout.splitlines() if line.startswith(("grbal ", "mb "))]
     assert len(rows) == 2 and rows[0].startswith("grbal") and rows[1].startswith("mb")
+    assert "grbal:grbal - mb:none" in r.stdout and "better in" in r.stdout
     doc = json.loads(out.read_text())
     assert doc["cases"] == 4 and len(doc["episodes"]) == 4
     assert {e["case"]["seed"] for e in doc["episodes"]} == {0, 1}
