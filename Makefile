@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 PIP := $(PY) -m pip
 
-.PHONY: demo test lint unit test-slow test-hardware bench models results clean
+.PHONY: demo test lint unit test-slow test-hardware bench models results eval clean
 
 $(VENV)/.stamp-demo: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -49,6 +49,11 @@ models: $(VENV)/.stamp-dev
 
 results: $(VENV)/.stamp-dev
 	$(VENV)/bin/roach results --out docs/results.md
+
+# The closed-loop suite (docs/evaluation.md): both shipped models, 10 seeds, about 20 min.
+eval: $(VENV)/.stamp-dev
+	$(VENV)/bin/roach eval --suite paper --model models/grbal.onnx --model models/mb.onnx \
+		--episodes 10 --jobs 2 --json runs/eval-paper.json
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -191,8 +191,8 @@ def run_episode(case: EvalCase, config: Any = None, log_dir: str | None = None) 
     from firmware_bridge.sim.conditions import parse_condition
 
     cond = parse_condition(case.condition)
-    if cond.switch_s:
-        onset_s = min(t for _, t in cond.switch_s)
+    onset_s = cond.onset_s()
+    if onset_s is not None:
         intact = dataclasses.replace(case, condition=str(cond.at(0.0)))
         ref = _scored_episode(intact, config, log_dir)
         _score_recovery(score, ref.costs, onset_s, _period_s(config))

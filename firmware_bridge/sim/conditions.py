@@ -3,8 +3,11 @@ miscalibration and battery, each a named knob parsed from ``key=value[@T]`` pair
 
 A condition string is comma-separated pairs, e.g. ``"terrain=turf,missing_leg=RF@4,payload_g=8"``;
 the empty string is the nominal robot on carpet. A value ending in ``@T`` switches on T seconds
-into the episode; before that the key has its default. The same keys can come from a TOML file
-(values may be numbers, strings such as ``"RF@4"``, or a list of leg names for ``missing_leg``).
+into the episode; before that the key has its default. A numeric key can also change
+gradually: ``A~B@T0:T1`` holds A until T0, moves linearly to B by T1 and holds B after
+(e.g. ``friction=0.9~0.3@2:8``, the ground getting slippery over six seconds). The same
+keys can come from a TOML file (values may be numbers, strings such as ``"RF@4"`` or
+``"0.9~0.3@2:8"``, or a list of leg names for ``missing_leg``).
 Every bad input raises ``ConfigError`` with one line naming the key and what is valid.
 """
 
@@ -45,6 +48,8 @@ TRAINING_TERRAINS: tuple[str, ...] = ("carpet", "styrofoam", "turf")
 """The terrains the training data covers; ``gravel`` and ``ice`` are never trained on."""
 
 MAX_SWITCH_S = 3600.0
+RAMP_STEP_S = 0.05
+"""A gradual change is applied to the simulation in steps of this many seconds."""
 
 
 @dataclass(frozen=True)
@@ -94,7 +99,9 @@ class Condition:
 
     ``friction``/``softness``/``roughness_mm`` of None take the terrain preset's value.
     ``switch_s`` holds ``(key, T)`` for keys that switch on at T seconds; before T the key
-    has its default value (use ``at(t)`` for the condition in force at time t).
+    has its default value. ``ramp_s`` holds ``(key, A, T0, T1)`` for keys that move
+    linearly from A (until T0) to the field's value (from T1). ``at(t)`` is the
+    condition in force at time t.
     """
 
     terrain: str = "carpet"
@@ -113,6 +120,7 @@ class Condition:
     pos_offset_mm: float = 0.0
     battery_v: float = 3.9
     switch_s: tuple[tuple[str, float], ...] = ()
+    ramp_s: tuple[tuple[str, float, float, float], ...] = ()
 
     def surface(self) -> Surface:
         """The ground parameters in force: the terrain preset with any raw knob applied."""
@@ -124,20 +132,42 @@ class Condition:
         )
 
     def at(self, t_s: float) -> Condition:
-        """The condition in force at ``t_s`` seconds: keys not yet switched on are default."""
+        """The condition in force at ``t_s`` seconds: keys not yet switched on are default,
+        ramping keys at their value of the moment."""
         pending: dict[str, Any] = {k: _DEFAULTS[k] for k, t in self.switch_s if t_s < t}
-        return dataclasses.replace(self, switch_s=(), **pending) if pending else self
+        for key, start, t0, t1 in self.ramp_s:
+            end = getattr(self, key)
+            frac = min(max((t_s - t0) / (t1 - t0), 0.0), 1.0)
+            pending[key] = end if frac >= 1.0 else start + (end - start) * frac
+        if not pending:
+            return self
+        return dataclasses.replace(self, switch_s=(), ramp_s=(), **pending)
 
     def switch_times(self) -> tuple[float, ...]:
-        """Sorted distinct times at which some key switches on, seconds."""
-        return tuple(sorted({t for _, t in self.switch_s}))
+        """Sorted distinct times at which the condition changes, seconds (a gradual change
+        every RAMP_STEP_S from its start to its end)."""
+        times = {t for _, t in self.switch_s}
+        for _, _, t0, t1 in self.ramp_s:
+            n = max(1, math.ceil((t1 - t0) / RAMP_STEP_S - 1e-9))
+            times.update(t0 + (t1 - t0) * i / n for i in range(n + 1))
+        return tuple(sorted(times))
+
+    def onset_s(self) -> float | None:
+        """When the first change begins (a switch or the start of a ramp), or None."""
+        times = [t for _, t in self.switch_s] + [t0 for _, _, t0, _ in self.ramp_s]
+        return min(times) if times else None
 
     def __str__(self) -> str:
         """The canonical condition string (parses back to an equal Condition)."""
         when = dict(self.switch_s)
+        ramps = {key: (start, t0, t1) for key, start, t0, t1 in self.ramp_s}
         parts = []
         for key in CONDITION_KEYS:
             value = getattr(self, key)
+            if key in ramps:
+                start, t0, t1 = ramps[key]
+                parts.append(f"{key}={start:g}~{value:g}@{t0:g}:{t1:g}")
+                continue
             if value == _DEFAULTS[key] and key not in when:
                 continue
             text = (
@@ -223,6 +253,7 @@ def as_condition(condition: Condition | str | None) -> Condition:
 def _build(pairs: list[tuple[str, str]], where: str) -> Condition:
     values: dict[str, object] = {}
     switch: list[tuple[str, float]] = []
+    ramps: list[tuple[str, float, float, float]] = []
     for key, raw in pairs:
         spec = CONDITION_KEYS.get(key)
         if spec is None:
@@ -232,6 +263,10 @@ def _build(pairs: list[tuple[str, str]], where: str) -> Condition:
         if key in values:
             raise ConfigError(f"{where} key {key!r} given twice")
         value_text, at, t_text = raw.partition("@")
+        if "~" in value_text or ":" in t_text:
+            ramps.append(_parse_ramp(key, spec, value_text.strip(), at, t_text, where))
+            values[key] = _parse_value(key, spec, value_text.split("~")[-1].strip(), where)
+            continue
         if at:
             t = _parse_float(t_text)
             if t is None or not 0.0 <= t <= MAX_SWITCH_S:
@@ -241,7 +276,28 @@ def _build(pairs: list[tuple[str, str]], where: str) -> Condition:
                 )
             switch.append((key, t))
         values[key] = _parse_value(key, spec, value_text.strip(), where)
-    return Condition(**values, switch_s=tuple(switch))  # type: ignore[arg-type]
+    return Condition(**values, switch_s=tuple(switch), ramp_s=tuple(ramps))  # type: ignore[arg-type]
+
+
+def _parse_ramp(
+    key: str, spec: KeySpec, value_text: str, at: str, t_text: str, where: str
+) -> tuple[str, float, float, float]:
+    """``A~B`` with ``@T0:T1``: (key, A, T0, T1); B is parsed by the caller."""
+    form = f"{where} key {key!r}: a gradual change is A~B@T0:T1 (e.g. friction=0.9~0.3@2:8)"
+    if spec.kind != "float":
+        raise ConfigError(f"{where} key {key!r}: only numeric keys change gradually")
+    start_text, tilde, _end = value_text.partition("~")
+    t0_text, colon, t1_text = t_text.partition(":")
+    if not tilde or not at or not colon:
+        raise ConfigError(form)
+    start = _parse_value(key, spec, start_text.strip(), where)
+    t0, t1 = _parse_float(t0_text), _parse_float(t1_text)
+    if t0 is None or t1 is None or not 0.0 <= t0 < t1 <= MAX_SWITCH_S:
+        raise ConfigError(
+            f"{form}; bad times {'@' + t_text!r}: valid 0 <= T0 < T1 <= {MAX_SWITCH_S:g} s"
+        )
+    assert isinstance(start, float)
+    return (key, start, t0, t1)
 
 
 def _parse_value(key: str, spec: KeySpec, text: str, where: str) -> object:

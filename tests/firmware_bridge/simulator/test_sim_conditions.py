@@ -11,6 +11,7 @@ import pytest
 
 from firmware_bridge.sim.conditions import (
     CONDITION_KEYS,
+    RAMP_STEP_S,
     TERRAINS,
     TRAINING_TERRAINS,
     Condition,
@@ -56,8 +57,9 @@ def test_canonical_string_round_trips():
 
 
 def test_every_key_is_documented():
-    """Every Condition field but the switch list has a CONDITION_KEYS entry with a doc line."""
-    fields = set(Condition.__dataclass_fields__) - {"switch_s"}
+    """Every Condition field but the switch and ramp lists has a CONDITION_KEYS entry with a
+    doc line."""
+    fields = set(Condition.__dataclass_fields__) - {"switch_s", "ramp_s"}
     assert fields == set(CONDITION_KEYS)
     assert all(spec.doc for spec in CONDITION_KEYS.values())
 
@@ -162,3 +164,48 @@ def test_cli_bad_condition_exits_2_with_one_line(tmp_path: Path):
         lines = proc.stderr.strip().splitlines()
         assert len(lines) == 1 and "sim-check: error:" in lines[0]
         assert ("payload_g" in lines[0]) or ("slope_deg" in lines[0])
+
+
+def test_gradual_change_interpolates_between_its_times():
+    """``A~B@T0:T1``: A until T0, linear to B at T1, B after; the simulation is updated
+    every RAMP_STEP_S over the ramp; the string round-trips."""
+    c = parse_condition("friction=0.9~0.3@2:8,missing_leg=RF@4")
+    assert c.friction == 0.3 and c.onset_s() == 2.0
+    assert c.at(1.0).friction == 0.9 and c.at(5.0).friction == pytest.approx(0.6)
+    assert c.at(8.0).friction == 0.3 and c.at(5.0).missing_leg == ("RF",)
+    times = c.switch_times()
+    assert times[0] == 2.0 and times[-1] == 8.0 and 4.0 in times and len(times) == 121
+    assert parse_condition(str(c)) == c
+    assert parse_condition("").onset_s() is None
+
+
+@pytest.mark.parametrize(
+    ("text", "expect"),
+    [
+        ("friction=0.9~0.3@8:2", "0 <= T0 < T1"),
+        ("friction=0.9~0.3", "A~B@T0:T1"),
+        ("friction=0.9@2:8", "A~B@T0:T1"),
+        ("terrain=carpet~ice@1:2", "only numeric keys"),
+        ("friction=0.9~5@1:2", "out of range"),
+        ("friction=x~0.3@1:2", "not a number"),
+    ],
+)
+def test_bad_gradual_changes_are_one_line(text, expect):
+    """Each malformed gradual change is a ConfigError naming the key and the valid form."""
+    with pytest.raises(ConfigError) as info:
+        parse_condition(text)
+    assert expect in str(info.value) and "\n" not in str(info.value)
+
+
+def test_simulator_follows_a_gradual_change():
+    """The ground's friction in the MuJoCo model follows the ramp as simulated time passes."""
+    from firmware_bridge.sim.robot import SimRobot
+
+    sim = SimRobot("friction=0.9~0.3@0.2:0.6", seed=0)
+    ground = sim._grounds[1]
+    sim.step(0.1)
+    assert sim.model.geom_friction[ground][0] == pytest.approx(0.9)
+    sim.step(0.3)  # t = 0.4 s, half way; the last update was at most one ramp step ago
+    assert 0.6 <= sim.model.geom_friction[ground][0] <= 0.6 + 0.6 / 0.4 * RAMP_STEP_S + 1e-9
+    sim.step(0.4)
+    assert sim.model.geom_friction[ground][0] == pytest.approx(0.3)
