@@ -37,7 +37,11 @@ class TrainConfig:
     K: int = 16
     """Future window: transitions the adapted model is scored on (GrBAL meta-loss)."""
     inner_lr: float = 0.3
-    """Fixed SGD step size of the adaptation step (docs/model-format.md)."""
+    """Fixed SGD step size of the adaptation step during meta-training."""
+    robot_inner_lr: float = 0.0
+    """The step the robot takes, written to the model file as ``roach.inner_lr``; 0 = the
+    meta-training step. Closed loop measures it separately: the step that predicts the
+    next K transitions best is not the one that drives best (docs/evaluation.md)."""
     outer_lr: float = 1e-3
     """Adam learning rate (both algorithms)."""
     meta_batch: int = 32
@@ -68,10 +72,13 @@ class TrainConfig:
     input_std_floor: float = 1e-2
     """Smallest input std (state units): a feature nearly constant in training cannot
     blow up to thousands of normalised units under an unseen condition (e.g. a slope)."""
-    z_input_std_floor: float = 0.05
+    z_input_std_floor: float = 1000.0
     """Smallest std of the height input ``z`` (m). Absolute height in the lab frame is not a
     dynamics feature: on a slope it drifts by decimetres in one episode, while in training
-    it varies by millimetres; the floor keeps it from dominating the input there."""
+    it varies by millimetres. The default, 1 km, takes it out of the model's input (its
+    normalised value stays below 1e-3 within a metre of the start) without changing the
+    file's layout; a floor of 0.05 m left the adapted model off the path uphill
+    (docs/evaluation.md)."""
     delta_std_floor: float = 1e-4
     """Smallest target std (state units)."""
     init_from: str = ""
@@ -112,7 +119,7 @@ class TrainConfig:
             value = getattr(self, name)
             if not (isinstance(value, int | float) and math.isfinite(value) and value > 0):
                 raise bad(name, "a finite number > 0")
-        for name in ("weight_decay", "max_minutes"):
+        for name in ("weight_decay", "max_minutes", "robot_inner_lr"):
             value = getattr(self, name)
             if not (isinstance(value, int | float) and math.isfinite(value) and value >= 0):
                 raise bad(name, "a finite number >= 0")

@@ -57,7 +57,7 @@ def metadata_for(run: TrainedRun) -> dict[str, str]:
         hidden=c.hidden,
         M=c.M,
         K=c.K,
-        inner_lr=c.inner_lr,
+        inner_lr=c.robot_inner_lr or c.inner_lr,
         training_data=run.data_summary,
         train_config=c.to_json(),
         code_version=run.code_version,

@@ -79,6 +79,9 @@ SHIPPED_HIDDEN = (128, 128)
 SHIPPED_M = 32
 SHIPPED_K = 16
 SHIPPED_INNER_LR = 0.3
+SHIPPED_ROBOT_INNER_LR = 0.15
+"""The robot's step: half the meta-training step drove better on every condition of the
+closed-loop ablation (docs/evaluation.md)."""
 
 
 def shipped_config(algo: str, seed: int, max_minutes: float) -> TrainConfig:
@@ -88,6 +91,7 @@ def shipped_config(algo: str, seed: int, max_minutes: float) -> TrainConfig:
         M=SHIPPED_M,
         K=SHIPPED_K,
         inner_lr=SHIPPED_INNER_LR,
+        robot_inner_lr=SHIPPED_ROBOT_INNER_LR,
         seed=seed,
         max_minutes=max_minutes,
         epochs=300 if algo == "grbal" else 200,
