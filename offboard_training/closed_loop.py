@@ -168,8 +168,7 @@ class _InProcessFake:
             FakeFirmware(self.recorder, lockstep=True), seed=seed, out=io.StringIO(),
             log=io.StringIO(),
         )  # fmt: skip
-        self.path = self.server.open_pty()
-        self.server.open_pty = lambda: self.path  # type: ignore[method-assign]  # run() reuses it
+        self.path = self.server.open_pty()  # run() serves this one
         self._thread = threading.Thread(target=self.server.run, name="fake-robot", daemon=True)
         self._thread.start()
 
@@ -243,20 +242,24 @@ def _scored_episode(case: EvalCase, config: Any, log_dir: str | None) -> Episode
         folder = Path(log_dir) if log_dir else Path(tmp)
         log_path = folder / _log_name(case)
         fake = _InProcessFake(case.condition, case.seed)
-        robot = SerialRobot(fake.path)
-        log = TickLogWriter(log_path, sync_every_s=cfg.loop.log_sync_s)
-        ctl = Controller(
-            robot, adapter, make_planner(cfg.planner, cfg.loop.pipelined), objective,
-            cfg.loop, low, high, log=log, lockstep=True,
-        )  # fmt: skip
         try:
-            ctl.start(cfg.link.hello_timeout_s, cfg.link.telemetry_rate_hz)
-            result = ctl.run(cfg.loop.steps)
+            robot = SerialRobot(fake.path)
+            try:
+                log = TickLogWriter(log_path, sync_every_s=cfg.loop.log_sync_s)
+                ctl = Controller(
+                    robot, adapter, make_planner(cfg.planner, cfg.loop.pipelined), objective,
+                    cfg.loop, low, high, log=log, lockstep=True,
+                )  # fmt: skip
+                try:
+                    ctl.start(cfg.link.hello_timeout_s, cfg.link.telemetry_rate_hz)
+                    result = ctl.run(cfg.loop.steps)
+                finally:
+                    ctl.shutdown()
+                    log.close(ctl.result.as_dict())
+            finally:
+                robot.close()
         finally:
-            ctl.shutdown()
-            robot.close()
             fake.close()
-            log.close(ctl.result.as_dict())
         ticks = read_log(log_path).ticks
     if objective.task is None:
         raise RoachError(f"episode {case}: the controller never measured a state")

@@ -96,8 +96,9 @@ class PtyServer:
 
     # --- loop -------------------------------------------------------------------------
     def run(self) -> None:
-        """Opens the pty, prints its path as the first stdout line, serves until stopped."""
-        path = self.open_pty()
+        """Opens the pty (unless ``open_pty`` was called already), prints its path as the
+        first stdout line, serves until stopped."""
+        path = self.path if self._master is not None and self.path else self.open_pty()
         print(path, file=self._out, flush=True)
         fw = self.firmware
         start = time.monotonic()
