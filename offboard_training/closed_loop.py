@@ -91,6 +91,8 @@ class EvalCase:
     condition: str
     seed: int
     steps: int = 110
+    inner_lr: float | None = None
+    """The adaptation step; None: the model file's ``roach.inner_lr``."""
 
 
 @dataclass
@@ -218,6 +220,7 @@ def _scored_episode(case: EvalCase, config: Any, log_dir: str | None) -> Episode
     cfg = with_overrides(
         config or ControllerConfig(),
         adaptation__mode=case.mode,
+        adaptation__inner_lr=case.inner_lr,
         task__name=case.task,
         loop__steps=case.steps,
     )
@@ -413,6 +416,8 @@ class Summary:
     task: str
     condition: str
     episodes: int
+    label: str
+    """The controller: ``stem:mode`` (``:step`` when the step was given)."""
     cost_mean: float
     cost_ci95: float
     """Half-width of the 95 % confidence interval of the mean cost over seeds."""
@@ -437,12 +442,12 @@ def ci95(values: Sequence[float]) -> float:
 
 def summarise(scores: Iterable[EpisodeScore]) -> list[Summary]:
     """One summary per (model, mode, task, condition), in first-seen order."""
-    groups: dict[tuple[str, str, str, str], list[EpisodeScore]] = {}
+    groups: dict[tuple[str, str, str, str, str], list[EpisodeScore]] = {}
     for s in scores:
         c = s.case
-        groups.setdefault((c.model, c.mode, c.task, c.condition), []).append(s)
+        groups.setdefault((c.model, c.mode, _label(c), c.task, c.condition), []).append(s)
     out = []
-    for (model, mode, task, condition), eps in groups.items():
+    for (model, mode, label, task, condition), eps in groups.items():
         rec = [e.recovery_s for e in eps if e.recovery_s is not None]
         onset = any(e.recovered is not None for e in eps)
         out.append(
@@ -452,6 +457,7 @@ def summarise(scores: Iterable[EpisodeScore]) -> list[Summary]:
                 task=task,
                 condition=condition,
                 episodes=len(eps),
+                label=label,
                 cost_mean=float(np.mean([e.cost for e in eps])),
                 cost_ci95=ci95([e.cost for e in eps]),
                 mean_distance_m=float(np.mean([e.mean_distance_m for e in eps])),
@@ -471,8 +477,12 @@ def _nanmedian(values: Sequence[float]) -> float:
     return float(np.median(a)) if a.size else math.nan
 
 
+Controller = tuple[str, str, float | None]
+"""(model file, adaptation mode, step or None for the file's)."""
+
+
 def expand_cases(
-    models: Sequence[tuple[str, str]],
+    models: Sequence[Controller],
     tasks: Sequence[str],
     conditions: Sequence[str],
     episodes: int,
@@ -483,8 +493,8 @@ def expand_cases(
     if episodes < 1 or episodes > 10_000:
         raise ConfigError(f"--episodes {episodes} out of range; valid: 1 to 10000")
     return [
-        EvalCase(model, mode, task, condition, seed + i, steps)
-        for model, mode in models
+        EvalCase(model, mode, task, condition, seed + i, steps, step)
+        for model, mode, step in models
         for task in tasks
         for condition in conditions
         for i in range(episodes)
@@ -492,7 +502,7 @@ def expand_cases(
 
 
 def check_inputs(
-    models: Sequence[tuple[str, str]], tasks: Sequence[str], conditions: Sequence[str]
+    models: Sequence[Controller], tasks: Sequence[str], conditions: Sequence[str]
 ) -> None:
     """Every mistake in the inputs as one line, before any episode runs."""
     from firmware_bridge.sim.conditions import parse_condition
@@ -505,7 +515,9 @@ def check_inputs(
             raise ConfigError(f"--task {task!r} unknown; valid: {', '.join(TASKS)}")
     for condition in conditions:
         parse_condition(condition)
-    for model, mode in models:
+    for model, mode, step in models:
+        if step is not None and not (math.isfinite(step) and 0.0 < step <= 100.0):
+            raise ConfigError(f"--model {model}: step {step!r} out of range; valid: 0 to 100")
         if mode not in MODES:
             raise ConfigError(f"--mode {mode!r} unknown; valid: {', '.join(MODES)}")
         load_model(model)
@@ -533,7 +545,7 @@ def progress_printer(stream: Any = None) -> Callable[[int, int, EpisodeScore], N
 def iter_table(summaries: Sequence[Summary]) -> Iterator[str]:
     """The summaries as aligned text lines."""
     yield (
-        f"{'model':<12} {'mode':<8} {'task':<8} {'condition':<28} {'n':>3} "
+        f"{'controller':<20} {'task':<8} {'condition':<28} {'n':>3} "
         f"{'cost':>8} {'±95%':>6} {'dist m':>7} {'prog m':>7} {'recov s':>7} {'fallb':>5}"
     )
     for s in summaries:
@@ -543,7 +555,7 @@ def iter_table(summaries: Sequence[Summary]) -> Iterator[str]:
             else (f"{s.recovery_s_mean:.1f}" if s.recovery_s_mean is not None else "never")
         )
         yield (
-            f"{Path(s.model).stem:<12} {s.mode:<8} {s.task:<8} {s.condition or 'nominal':<28} "
+            f"{s.label:<20} {s.task:<8} {s.condition or 'nominal':<28} "
             f"{s.episodes:>3} {s.cost_mean:>8.2f} {s.cost_ci95:>6.2f} {s.mean_distance_m:>7.3f} "
             f"{s.progress_m:>7.2f} {rec:>7} {s.fallbacks_mean:>5.1f}"
         )
@@ -566,7 +578,8 @@ class Comparison:
 
 
 def _label(case: EvalCase) -> str:
-    return f"{Path(case.model).stem}:{case.mode}"
+    step = "" if case.inner_lr is None else f":{case.inner_lr:g}"
+    return f"{Path(case.model).stem}:{case.mode}{step}"
 
 
 def compare(scores: Iterable[EpisodeScore], a: str, b: str) -> list[Comparison]:

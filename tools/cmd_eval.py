@@ -23,10 +23,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--model",
         action="append",
         required=True,
-        metavar="FILE[:MODE]",
-        help="model file, optionally with its adaptation mode (grbal, dyn-eval, none); "
-        "repeat to compare. Without a mode: --mode, else grbal for a GrBAL model and none "
-        "for an MB model",
+        metavar="FILE[:MODE[:STEP]]",
+        help="model file, optionally with its adaptation mode (grbal, dyn-eval, none) and "
+        "step (e.g. models/mb.onnx:dyn-eval:0.05); repeat to compare. Without a mode: "
+        "--mode, else grbal for a GrBAL model and none for an MB model; without a step: "
+        "the file's",
     )
     parser.add_argument("--mode", help="adaptation mode for models given without one")
     parser.add_argument(
@@ -50,22 +51,32 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
-def parse_models(specs: list[str], mode: str | None) -> list[tuple[str, str]]:
-    """``FILE[:MODE]`` -> (file, mode); the default mode follows the model's algorithm."""
+def parse_models(specs: list[str], mode: str | None) -> list[tuple[str, str, float | None]]:
+    """``FILE[:MODE[:STEP]]`` -> (file, mode, step or None); the default mode follows the
+    model's algorithm, the default step is the file's."""
     from onboard.adaptation import MODES
     from onboard.model import load_model
 
     out = []
     for spec in specs:
-        path, _, suffix = spec.rpartition(":")
-        if not path or suffix not in MODES:
-            path, suffix = spec, ""
+        path, suffix, step = spec, "", None
+        head, _, last = spec.rpartition(":")
+        if head and last in MODES:
+            path, suffix = head, last
+        else:
+            head2, _, middle = head.rpartition(":")
+            if head2 and middle in MODES:
+                try:
+                    step = float(last)
+                except ValueError:
+                    raise ConfigError(f"--model {spec!r}: step {last!r} is not a number") from None
+                path, suffix = head2, middle
         if not Path(path).is_file():
             raise ConfigError(f"--model {path!r}: no such model file")
         chosen = suffix or mode
         if chosen is None:
             chosen = "grbal" if load_model(path).meta.algorithm == "grbal" else "none"
-        out.append((path, chosen))
+        out.append((path, chosen, step))
     return out
 
 

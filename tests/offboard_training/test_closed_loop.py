@@ -95,8 +95,8 @@ def test_roach_eval_end_to_end_with_json(tmp_path: Path) -> None:
         "--episodes", "2", "--steps", "25", "--jobs", "2", "--json", str(out), "--quiet",
     )  # fmt: skip
     assert r.returncode == 0, r.stderr
-    rows = [line for line in r.stdout.splitlines() if line.startswith(("grbal ", "mb "))]
-    assert len(rows) == 2 and rows[0].startswith("grbal") and rows[1].startswith("mb")
+    rows = [line for line in r.stdout.splitlines() if line.split()[1:2] == ["left"]]
+    assert len(rows) == 2 and rows[0].startswith("grbal:grbal") and rows[1].startswith("mb:none")
     assert "grbal:grbal - mb:none" in r.stdout and "better in" in r.stdout
     doc = json.loads(out.read_text())
     assert doc["cases"] == 4 and len(doc["episodes"]) == 4
@@ -120,6 +120,24 @@ def test_bad_inputs_are_one_line_exit_2(args: list[str], must_contain: str) -> N
     assert r.returncode == 2
     lines = r.stderr.strip().splitlines()
     assert len(lines) == 1 and must_contain in lines[0], r.stderr
+
+
+def test_a_controller_can_carry_its_own_step(tmp_path: Path) -> None:
+    """`FILE:MODE:STEP` runs that mode with that step; the label says so, and the step is
+    what the controller used (a bad step is one line, exit 2)."""
+    out = tmp_path / "eval.json"
+    r = _roach(
+        "eval", "--model", f"{MB}:dyn-eval:0.05", "--episodes", "1", "--steps", "15",
+        "--json", str(out), "--quiet",
+    )  # fmt: skip
+    assert r.returncode == 0, r.stderr
+    assert any(line.startswith("mb:dyn-eval:0.05 ") for line in r.stdout.splitlines())
+    (episode,) = json.loads(out.read_text())["episodes"]
+    assert episode["case"]["inner_lr"] == 0.05 and episode["case"]["mode"] == "dyn-eval"
+    r = _roach("eval", "--model", f"{MB}:dyn-eval:fast", "--quiet")
+    assert r.returncode == 2 and "step 'fast' is not a number" in r.stderr
+    r = _roach("eval", "--model", f"{MB}:dyn-eval:0", "--steps", "5", "--quiet")
+    assert r.returncode == 2 and "out of range" in r.stderr
 
 
 def test_missing_or_corrupt_model_is_one_line_exit_2(tmp_path: Path) -> None:
