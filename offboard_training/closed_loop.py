@@ -179,7 +179,8 @@ class _InProcessFake:
         self._thread.join(timeout=5.0)
 
 
-_MODELS: dict[str, Any] = {}
+_MODELS: dict[tuple[str, float, float, float], Any] = {}
+"""Models loaded in this process, by file and the bounds and rate they were checked against."""
 
 
 def run_episode(case: EvalCase, config: Any = None, log_dir: str | None = None) -> EpisodeScore:
@@ -209,13 +210,9 @@ def _period_s(config: Any) -> float:
 
 def _scored_episode(case: EvalCase, config: Any, log_dir: str | None) -> EpisodeScore:
     from firmware_bridge.serial_robot import SerialRobot
-    from onboard.adaptation import Adapter
     from onboard.config import ControllerConfig, with_overrides
     from onboard.logging_mcap import TickLogWriter, read_log
-    from onboard.loop import Controller
-    from onboard.model import load_model
-    from onboard.objective import Objective
-    from onboard.planner import make_planner
+    from onboard.loop import build_controller, load_controller_model
 
     cfg = with_overrides(
         config or ControllerConfig(),
@@ -224,23 +221,9 @@ def _scored_episode(case: EvalCase, config: Any, log_dir: str | None) -> Episode
         task__name=case.task,
         loop__steps=case.steps,
     )
-    key = (
-        f"{case.model}|{cfg.loop.action_low_rev_s}|{cfg.loop.action_high_rev_s}|{cfg.loop.rate_hz}"
-    )
+    key = (case.model, cfg.loop.action_low_rev_s, cfg.loop.action_high_rev_s, cfg.loop.rate_hz)
     if key not in _MODELS:
-        _MODELS[key] = load_model(
-            case.model,
-            action_low=(cfg.loop.action_low_rev_s,) * 2,
-            action_high=(cfg.loop.action_high_rev_s,) * 2,
-            control_period_s=1.0 / cfg.loop.rate_hz,
-        )
-    model = _MODELS[key]
-    adapter = Adapter(
-        model, cfg.adaptation.mode, M=cfg.adaptation.M, inner_lr=cfg.adaptation.inner_lr
-    )
-    objective = Objective(model, cfg.planner, cfg.task)
-    low = np.full(2, cfg.loop.action_low_rev_s)
-    high = np.full(2, cfg.loop.action_high_rev_s)
+        _MODELS[key] = load_controller_model(case.model, cfg)
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(log_dir) if log_dir else Path(tmp)
         log_path = folder / _log_name(case)
@@ -249,10 +232,7 @@ def _scored_episode(case: EvalCase, config: Any, log_dir: str | None) -> Episode
             robot = SerialRobot(fake.path)
             try:
                 log = TickLogWriter(log_path, sync_every_s=cfg.loop.log_sync_s)
-                ctl = Controller(
-                    robot, adapter, make_planner(cfg.planner, cfg.loop.pipelined), objective,
-                    cfg.loop, low, high, log=log, lockstep=True,
-                )  # fmt: skip
+                ctl = build_controller(robot, _MODELS[key], cfg, log=log, lockstep=True)
                 try:
                     ctl.start(cfg.link.hello_timeout_s, cfg.link.telemetry_rate_hz)
                     result = ctl.run(cfg.loop.steps)
@@ -264,9 +244,9 @@ def _scored_episode(case: EvalCase, config: Any, log_dir: str | None) -> Episode
         finally:
             fake.close()
         ticks = read_log(log_path).ticks
-    if objective.task is None:
+    if ctl.objective.task is None:
         raise RoachError(f"episode {case}: the controller never measured a state")
-    return _score(case, cfg, ticks, fake.recorder.truth, result, objective.task.points)
+    return _score(case, cfg, ticks, fake.recorder.truth, result, ctl.objective.task.points)
 
 
 def _log_name(case: EvalCase) -> str:

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import contextlib
 import time
+from pathlib import Path
 
 import numpy as np
 
@@ -35,16 +36,17 @@ from onboard import safety
 from onboard.adaptation import Adapter
 from onboard.clock import make_clock
 from onboard.command import CommandTiming
-from onboard.config import LoopConfig
+from onboard.config import ControllerConfig, LoopConfig
 from onboard.history import TransitionHistory
 from onboard.logging_mcap import TOPIC_EVENT, TOPIC_TICK, TickLogWriter
+from onboard.model import LoadedModel, load_model
 from onboard.motors import MotorSupervisor
 from onboard.objective import Objective
-from onboard.planner import Planner
+from onboard.planner import Planner, make_planner
 from onboard.tick_record import LoopResult, TickRecord
 from robot_contract.errors import ConfigError, LinkError
 
-__all__ = ["Controller", "LoopResult", "Objective"]
+__all__ = ["Controller", "LoopResult", "Objective", "build_controller", "load_controller_model"]
 
 
 class Controller:
@@ -269,3 +271,37 @@ class Controller:
                     "count": self.result.events[kind],
                 },
             )
+
+
+def load_controller_model(path: str | Path, cfg: ControllerConfig) -> LoadedModel:
+    """The model file, checked against the configured command bounds and control rate
+    (ModelFileError, one line, if it does not fit them)."""
+    return load_model(
+        path,
+        action_low=(cfg.loop.action_low_rev_s,) * 2,
+        action_high=(cfg.loop.action_high_rev_s,) * 2,
+        control_period_s=1.0 / cfg.loop.rate_hz,
+    )
+
+
+def build_controller(
+    robot: Robot,
+    model: LoadedModel,
+    cfg: ControllerConfig,
+    log: TickLogWriter | None = None,
+    lockstep: bool = False,
+) -> Controller:
+    """The controller ``roach run`` runs: ``cfg``'s adaptation, planner, task and loop
+    settings on ``model`` (loaded with ``load_controller_model``)."""
+    a = cfg.adaptation
+    return Controller(
+        robot,
+        Adapter(model, a.mode, M=a.M, inner_lr=a.inner_lr),
+        make_planner(cfg.planner, cfg.loop.pipelined),
+        Objective(model, cfg.planner, cfg.task),
+        cfg.loop,
+        np.full(2, cfg.loop.action_low_rev_s),
+        np.full(2, cfg.loop.action_high_rev_s),
+        log=log,
+        lockstep=lockstep,
+    )

@@ -20,17 +20,13 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
-import numpy as np
-
 from firmware_bridge.robot import Robot
-from onboard.adaptation import MODES, Adapter
+from onboard.adaptation import MODES
 from onboard.blas import set_blas_threads
 from onboard.config import ControllerConfig, describe, load_config, with_overrides
 from onboard.logging_mcap import LOG_FORMAT_VERSION, TOPIC_RUN, TickLogWriter
-from onboard.loop import Controller
-from onboard.model import LoadedModel, load_model
-from onboard.objective import Objective
-from onboard.planner import make_planner
+from onboard.loop import Controller, build_controller, load_controller_model
+from onboard.model import LoadedModel
 from onboard.tasks import TASKS
 from onboard.tick_record import LoopResult
 from onboard.warmup import warm_up
@@ -68,18 +64,8 @@ def run(args: argparse.Namespace) -> int:
         adaptation__mode=args.mode,
         link__port=args.port,
     )
-    model = load_model(
-        args.model,
-        action_low=(cfg.loop.action_low_rev_s,) * 2,
-        action_high=(cfg.loop.action_high_rev_s,) * 2,
-        control_period_s=1.0 / cfg.loop.rate_hz,
-    )
-    adapter = Adapter(
-        model, cfg.adaptation.mode, M=cfg.adaptation.M, inner_lr=cfg.adaptation.inner_lr
-    )
-    objective = Objective(model, cfg.planner, cfg.task)
+    model = load_controller_model(args.model, cfg)
     set_blas_threads(cfg.loop.blas_threads)
-    warm_up(model, adapter, objective, cfg)
     robot = open_robot(cfg)
     log_path = Path(args.log or time.strftime("runs/run-%Y%m%d-%H%M%S.mcap"))
     try:
@@ -87,17 +73,7 @@ def run(args: argparse.Namespace) -> int:
     except OSError as exc:
         robot.close()
         raise ConfigError(f"cannot write the log {log_path}: {exc.strerror or exc}") from None
-    ctl = Controller(
-        robot,
-        adapter,
-        make_planner(cfg.planner, cfg.loop.pipelined),
-        objective,
-        cfg.loop,
-        np.full(2, cfg.loop.action_low_rev_s),
-        np.full(2, cfg.loop.action_high_rev_s),
-        log=log,
-        lockstep=args.lockstep,
-    )
+    ctl = build_controller(robot, model, cfg, log=log, lockstep=args.lockstep)
     signals: dict[str, int] = {}
 
     def on_signal(signum: int, _frame: FrameType | None) -> None:
@@ -107,6 +83,9 @@ def run(args: argparse.Namespace) -> int:
     old = {s: signal.signal(s, on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
     result: LoopResult | None = None
     try:
+        # Compile the kernels before the robot moves: the first tick costs what every tick
+        # costs instead of tripping the board's command timeout.
+        warm_up(model, ctl.adapter, ctl.objective, cfg)
         hello = ctl.start(cfg.link.hello_timeout_s, cfg.link.telemetry_rate_hz)
         log.write(TOPIC_RUN, run_record(cfg, model, hello, ctl, args.lockstep))
         result = ctl.run(cfg.loop.steps)
