@@ -164,6 +164,7 @@ class ControllerPolicy:
 
     def __init__(self, model: LoadedModel, candidates: int, horizon: int, task: str = "") -> None:
         from onboard.adaptation import Adapter
+        from onboard.command import CommandTiming
         from onboard.history import TransitionHistory
         from onboard.tasks import TASKS, TaskConfig
 
@@ -178,7 +179,7 @@ class ControllerPolicy:
         self.nominal = 0.5 * (self.low + self.high)
         self.fallbacks = 0
         """Plans of this episode without a finite cost (replaced by the nominal action)."""
-        self._next = self.nominal.copy()
+        self.timing = CommandTiming("pipelined", self.nominal)
         self.objective: Objective | None = None
         self.planner: Planner | None = None
 
@@ -198,7 +199,7 @@ class ControllerPolicy:
         self.objective = Objective(self.model, cfg, dataclasses.replace(self.task_cfg, name=task))
         self.adapter.reset()
         self.history.break_chain()
-        self._next = self.nominal.copy()
+        self.timing.stopped()
         self.fallbacks = 0
         return task
 
@@ -207,7 +208,9 @@ class ControllerPolicy:
         step (the nominal action at the first). Plans the next one before returning."""
         if self.objective is None or self.planner is None:
             raise RuntimeError("ControllerPolicy.act before reset: no task or planner yet")
-        command = self._next
+        command = self.timing.at_tick_start()
+        assert command is not None  # pipelined: last step's plan, the nominal one first
+        self.timing.sent(command)
         # Blown-up predictions overflow; a non-finite plan is handled below.
         with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
             self.objective.track(state)
@@ -215,12 +218,12 @@ class ControllerPolicy:
             self.history.push_action(command)
             self.adapter.adapt(*self.history.window(self.adapter.M))
             cost = self.objective.rollout_cost(state, self.adapter.params)
-            plan = self.planner.plan(cost, command, self.low, self.high)
+            plan = self.planner.plan(cost, self.timing.in_flight, self.low, self.high)
         planned = np.asarray(plan.action, np.float64)
         if math.isfinite(plan.best_cost) and bool(np.all(np.isfinite(planned))):
-            self._next = np.clip(planned, self.low, self.high)
+            self.timing.after_plan(np.clip(planned, self.low, self.high))
         else:
-            self._next = self.nominal.copy()
+            self.timing.after_plan(self.nominal)
             self.fallbacks += 1
         return command
 
