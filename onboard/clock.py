@@ -38,7 +38,6 @@ FIRST_SAMPLE_TIMEOUT_S = 1.0
 class Clock:
     """The freshness rule and the samples used so far; subclasses add the timing."""
 
-    lockstep = False
     confirm_s = 0.0
     """How long after START_MOTORS a sample showing the motors off is still in flight
     (onboard.motors)."""
@@ -152,8 +151,6 @@ class RealtimeClock(Clock):
 
 class LockstepClock(Clock):
     """Ticks on each new simulated sample; samples are fresh by their timestamps."""
-
-    lockstep = True
 
     def wait_tick(self, robot: Robot, stopping: Callable[[], bool]) -> bool:
         self.wait_samples(robot, time.monotonic() + self.cfg.lockstep_timeout_s, stopping)
