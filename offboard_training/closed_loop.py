@@ -351,6 +351,36 @@ def _worker(job: tuple[EvalCase, Any, str | None]) -> EpisodeScore | str:
         return f"{case}: {exc}"
 
 
+_BLAS_SET: list[bool] = []
+"""Set once a cluster worker process has taken one BLAS thread (``_worker_init``)."""
+
+
+def _cluster_worker(case: EvalCase, log_dir: str | None, config: Any) -> EpisodeScore | str:
+    """One episode as a Ray task (offboard_training/cluster.py), as a pool worker runs it."""
+    if not _BLAS_SET:
+        _worker_init()
+        _BLAS_SET.append(True)
+    return _worker((case, config, log_dir))
+
+
+def _on_cluster(
+    work: Sequence[tuple[EvalCase, Any, str | None]], address: str
+) -> Iterator[EpisodeScore | str]:
+    """The results of ``work`` in its order, one Ray task per episode, run anywhere."""
+    from offboard_training.cluster import connected, run_tasks
+
+    with connected(address):
+        results: dict[int, EpisodeScore | str] = {}
+        calls = [(case, log_dir) for case, _config, log_dir in work]
+        shared = {"config": work[0][1] if work else None}
+        next_out = 0  # yielded in case order, as the pool's imap does
+        for i, result in run_tasks(_cluster_worker, calls, what="evaluation", shared=shared):
+            results[i] = result
+            while next_out in results:
+                yield results.pop(next_out)
+                next_out += 1
+
+
 def run_cases(
     cases: Sequence[EvalCase],
     config: Any = None,
@@ -358,9 +388,11 @@ def run_cases(
     jobs: int = 1,
     log_dir: str | None = None,
     progress: Callable[[int, int, EpisodeScore], None] | None = None,
+    cluster: str = "",
 ) -> list[EpisodeScore]:
-    """Runs every case (in ``jobs`` processes), in order of ``cases``. A RoachError in an
-    episode (a bad model file, a condition the simulator refuses) stops the evaluation."""
+    """Runs every case (in ``jobs`` processes, or one Ray task each on the ``cluster`` at
+    that address), in order of ``cases``. A RoachError in an episode (a bad model file, a
+    condition the simulator refuses) stops the evaluation."""
     if jobs < 1 or jobs > 64:
         raise ConfigError(f"--jobs {jobs} out of range; valid: 1 to 64")
     work = [(case, config, log_dir) for case in cases]
@@ -374,7 +406,9 @@ def run_cases(
             if progress is not None:
                 progress(len(out), len(work), r)
 
-    if jobs == 1:
+    if cluster:
+        collect(_on_cluster(work, cluster))
+    elif jobs == 1:
         _worker_init()
         collect(_worker(w) for w in work)
     else:

@@ -260,11 +260,18 @@ def _worker_init(config: CollectConfig, model: LoadedModel | None = None) -> Non
 
 def _rollout(job: tuple[int, int, str]) -> dict:
     """Runs one episode and writes its file; returns its manifest entry."""
+    entry, episode = _episode(job)
+    write_episode(Path(job[2]) / entry["file"], episode)
+    return entry
+
+
+def _episode(job: tuple[int, int, str]) -> tuple[dict, Episode]:
+    """Runs one episode in this worker; returns its manifest entry and the episode."""
     from firmware_bridge.sim.conditions import parse_condition, sample_training_condition
 
     if "error" in _WORKER:
         raise _WORKER["error"]
-    index, ep_seed, folder = job
+    index, ep_seed, _folder = job
     config: CollectConfig = _WORKER["config"]
     env = _WORKER["env"]
     rng = np.random.default_rng(ep_seed)
@@ -288,19 +295,27 @@ def _rollout(job: tuple[int, int, str]) -> dict:
             break
     if policy is not None:
         entry["plan_fallbacks"] = policy.fallbacks
-    name = episode_filename(index)
-    write_episode(
-        Path(folder) / name,
-        Episode(np.stack(states), np.stack(actions), str(cond), ep_seed, config.policy),
-    )
+    episode = Episode(np.stack(states), np.stack(actions), str(cond), ep_seed, config.policy)
     return {
-        "file": name,
+        "file": episode_filename(index),
         "condition": str(cond),
         "seed": ep_seed,
         "steps": len(actions),
         "policy": config.policy,
         **entry,
-    }
+    }, episode
+
+
+def _cluster_episode(
+    job: tuple[int, int, str], run: str, config: CollectConfig, model: LoadedModel | None
+) -> tuple[dict, Episode]:
+    """One episode as a Ray task: the worker process makes its environment (and policy)
+    once per collection ``run``, then keeps it for that run's next episodes. The episode
+    comes back through the object store; the driver writes the file."""
+    if _WORKER.get("run") != run:
+        _worker_init(config, model)
+        _WORKER["run"] = run
+    return _episode(job)
 
 
 def run_in_workers(
@@ -344,8 +359,43 @@ def _collect_here(
             set_blas_threads(blas_threads)
 
 
-def collect(config: CollectConfig, out: Path, progress: bool = True) -> dict:
-    """Collects ``config.episodes`` episodes into the folder ``out``; returns the manifest info."""
+def run_on_cluster(
+    config: CollectConfig,
+    jobs: list[tuple[int, int, str]],
+    out: Path,
+    model: LoadedModel | None,
+    address: str,
+) -> Iterator[dict]:
+    """Yields the manifest entry of each job as the cluster at ``address`` finishes it,
+    one Ray task per episode (offboard_training/cluster.py); writes each episode's file
+    here, so ``out`` need not be shared with the cluster's machines."""
+    import uuid
+
+    from offboard_training.cluster import connected, run_tasks
+
+    with connected(address):
+        run = uuid.uuid4().hex  # this collection: workers keep their environment per run
+        calls = [(job, run) for job in jobs]
+        shared = {"config": config, "model": model}
+        for _i, (entry, episode) in run_tasks(
+            _cluster_episode, calls, what=f"{out}: collection", shared=shared
+        ):
+            write_episode(out / entry["file"], episode)
+            yield entry
+
+
+def collect(
+    config: CollectConfig, out: Path, progress: bool = True, cluster: str = ""
+) -> dict:
+    """Collects ``config.episodes`` episodes into the folder ``out``; returns the manifest info.
+
+    ``cluster``: a Ray address (offboard_training/cluster.py) to run the episodes on
+    instead of ``config.workers`` local processes; the dataset is the same either way.
+    """
+    if cluster:
+        from offboard_training.cluster import check_address
+
+        check_address(cluster)
     model = check_model(Path(config.model)) if config.policy == "mpc" else None
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
@@ -354,7 +404,9 @@ def collect(config: CollectConfig, out: Path, progress: bool = True) -> dict:
     entries: list[dict] = []
     bar = tqdm(total=len(jobs), desc="collect", unit="ep", disable=not progress)
     try:
-        if config.workers == 1:
+        if cluster:
+            runner = run_on_cluster(config, jobs, out, model, cluster)
+        elif config.workers == 1:
             runner = _collect_here(config, jobs, model)
         else:
             runner = run_in_workers(config, jobs, out, model)
@@ -371,6 +423,7 @@ def collect(config: CollectConfig, out: Path, progress: bool = True) -> dict:
         "code_version": code_version(),
         "wall_s": round(wall, 2),
         "transitions": steps,
+        **({"cluster": cluster} if cluster else {}),
     }
     write_manifest(out, entries, info)
     return info

@@ -13,6 +13,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--episodes", type=int, default=100, help="episodes (110 steps each)")
     parser.add_argument("--seed", type=int, default=0, help="collection seed")
     parser.add_argument("--workers", type=int, default=2, help="worker processes")
+    parser.add_argument(
+        "--cluster",
+        default="",
+        metavar="ADDRESS",
+        help="run the episodes on a Ray cluster instead of --workers local processes: "
+        "local, auto, HOST:PORT or ray://HOST:PORT (docs/cluster.md)",
+    )
     parser.add_argument("--policy", default="random", help="random (default) or mpc")
     parser.add_argument(
         "--model", default="", help="model file the mpc policy adapts and plans with"
@@ -52,7 +59,7 @@ def run(args: argparse.Namespace) -> int:
         candidates=args.candidates,
         horizon=args.horizon,
     )
-    info = collect(config, args.out, progress=not args.no_progress)
+    info = collect(config, args.out, progress=not args.no_progress, cluster=args.cluster)
     print(
         f"wrote {args.episodes} episodes, {info['transitions']} transitions to {args.out} "
         f"in {info['wall_s']:.1f} s"

@@ -46,6 +46,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--steps", type=int, default=110, help="ticks per episode (default 110)")
     parser.add_argument("--config", help="controller TOML config, as for roach run")
     parser.add_argument("--jobs", type=int, default=1, help="episodes run in parallel")
+    parser.add_argument(
+        "--cluster",
+        default="",
+        metavar="ADDRESS",
+        help="run the episodes on a Ray cluster instead of --jobs local processes: "
+        "local, auto, HOST:PORT or ray://HOST:PORT (docs/cluster.md)",
+    )
     parser.add_argument("--json", metavar="OUT", help="write every episode and summary here")
     parser.add_argument("--logs", metavar="DIR", help="keep every episode's MCAP log here")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -97,12 +104,18 @@ def run(args: argparse.Namespace) -> int:
             raise ConfigError("give --suite or --task/--condition, not both")
         suite_tasks, pairs = cl.SUITES[args.suite]
         tasks, conditions = list(suite_tasks), [c for _, c in pairs]
+    if args.cluster:
+        from offboard_training.cluster import check_address
+
+        check_address(args.cluster)
     cl.check_inputs(models, tasks, conditions)
     cases = cl.expand_cases(models, tasks, conditions, args.episodes, args.seed, args.steps)
     if args.json:
         _check_writable(Path(args.json))
     progress = None if args.quiet else cl.progress_printer()
-    scores = cl.run_cases(cases, config, jobs=args.jobs, log_dir=args.logs, progress=progress)
+    scores = cl.run_cases(
+        cases, config, jobs=args.jobs, log_dir=args.logs, progress=progress, cluster=args.cluster
+    )
     summaries = cl.summarise(scores)
     for line in cl.iter_table(summaries):
         print(line)
