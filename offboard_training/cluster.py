@@ -124,7 +124,8 @@ def run_tasks(
                     cause = getattr(exc, "cause", None)
                     if isinstance(cause, RoachError):
                         raise cause from None
-                    raise ClusterError(f"{what}: a task failed: {_one_line(cause or exc)}") from None
+                    why = _one_line(cause or exc)
+                    raise ClusterError(f"{what}: a task failed: {why}") from None
                 except RayError as exc:  # worker died more often than TASK_RETRIES, node lost
                     raise ClusterError(
                         f"{what}: a task was lost after {TASK_RETRIES} retries: {_one_line(exc)}"

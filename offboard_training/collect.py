@@ -384,9 +384,7 @@ def run_on_cluster(
             yield entry
 
 
-def collect(
-    config: CollectConfig, out: Path, progress: bool = True, cluster: str = ""
-) -> dict:
+def collect(config: CollectConfig, out: Path, progress: bool = True, cluster: str = "") -> dict:
     """Collects ``config.episodes`` episodes into the folder ``out``; returns the manifest info.
 
     ``cluster``: a Ray address (offboard_training/cluster.py) to run the episodes on

@@ -10,7 +10,7 @@ from __future__ import annotations
 import copy
 import json
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -56,8 +56,12 @@ def train(
     data_summary: dict,
     run_dir: Path,
     progress: bool = True,
+    on_epoch: Callable[[dict], None] | None = None,
 ) -> TrainResult:
-    """Trains one model on ``episodes`` and writes the run folder ``run_dir``."""
+    """Trains one model on ``episodes`` and writes the run folder ``run_dir``.
+
+    ``on_epoch``: called with each epoch's metrics row as it is written (a sweep's
+    progress report)."""
     t0 = time.monotonic()
     set_determinism(config.seed, config.threads)
     run_dir = Path(run_dir)
@@ -133,6 +137,8 @@ def train(
         history.append(row)
         with metrics_path.open("a") as f:
             f.write(json.dumps(row) + "\n")
+        if on_epoch is not None:
+            on_epoch(row)
         if not np.isfinite(row["train_loss"]):
             raise ConfigError(
                 f"training diverged at epoch {epoch} (loss {row['train_loss']}); "

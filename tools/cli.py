@@ -23,6 +23,7 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "sim": ("tools.cmd_sim", "software-in-the-loop fake robot behind a pseudo-terminal"),
     "collect": ("tools.cmd_collect", "collect rollouts in simulation into a dataset"),
     "train": ("tools.cmd_train", "train an MB or GrBAL dynamics model"),
+    "sweep": ("tools.cmd_sweep", "train a grid of configurations and pick the best"),
     "export": ("tools.cmd_export", "export a trained model to ONNX for the robot"),
     "train-all": ("tools.cmd_train_all", "collect, train and export the shipped models"),
     "results": ("tools.cmd_results", "adaptation results table (docs/results.md)"),

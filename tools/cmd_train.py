@@ -12,7 +12,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     from offboard_training.config import TrainConfig
 
     d = TrainConfig()
-    parser.add_argument("--algo", required=True, help="mb or grbal")
+    parser.add_argument("--algo", help="mb or grbal (required unless --config gives it)")
+    parser.add_argument(
+        "--config",
+        type=Path,
+        help="training TOML (e.g. a sweep's best.toml); options given with a value other "
+        "than their default override it",
+    )
     parser.add_argument(
         "--data", required=True, nargs="+", type=Path, help="dataset folder(s), pooled"
     )
@@ -54,7 +60,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def config_from_args(args: argparse.Namespace):
     from offboard_training.config import TrainConfig, parse_hidden
+    from robot_contract.errors import ConfigError
 
+    if args.config:
+        return _config_over_file(args)
+    if args.algo is None:
+        raise ConfigError("--algo is required (mb or grbal) unless --config gives it")
     return TrainConfig(
         algo=args.algo,
         hidden=parse_hidden(args.hidden),
@@ -78,6 +89,22 @@ def config_from_args(args: argparse.Namespace):
         seed=args.seed,
         threads=args.threads,
     )
+
+
+def _config_over_file(args: argparse.Namespace):
+    """The --config file's configuration, with every option that differs from its default."""
+    from offboard_training.config import TrainConfig
+    from offboard_training.sweep import load_config_toml
+
+    from_file = load_config_toml(args.config)
+    algo = args.algo or from_file.algo
+    parser = argparse.ArgumentParser()
+    add_arguments(parser)
+    defaults = {a.dest: a.default for a in parser._actions if a.dest != "help"}
+    given = config_from_args(argparse.Namespace(**{**vars(args), "config": None, "algo": algo}))
+    unset = config_from_args(argparse.Namespace(**{**defaults, "algo": algo}))
+    changed = {k: v for k, v in given.to_json().items() if v != unset.to_json()[k]}
+    return TrainConfig.from_json({**from_file.to_json(), **changed, "algo": algo})
 
 
 def run(args: argparse.Namespace) -> int:
