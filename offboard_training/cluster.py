@@ -7,8 +7,8 @@ process pool and never import Ray (the ``cluster`` extra).
 
 Addresses:
 
-- ``local``: start a Ray instance inside this command (all of this machine's CPUs; gone
-  when the command ends);
+- ``local``: start a Ray instance inside this command (all of this machine's CPUs, on
+  the loopback address only; gone when the command ends);
 - ``auto``: join the cluster that ``ray start --head`` started on this machine (or the
   one ``RAY_ADDRESS`` names);
 - ``HOST:PORT``: join the cluster whose head listens there (``ray start --head --port``);
@@ -28,6 +28,7 @@ file, a condition the simulator refuses) is not retried: it ends the command as 
 from __future__ import annotations
 
 import logging
+import os
 import re
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -70,6 +71,12 @@ def connected(address: str) -> Iterator[dict[str, float]]:
     """Joins (or, for ``local``, starts) the cluster at ``address`` for the block; yields
     its resources (e.g. ``{"CPU": 2.0, ...}``). Leaves a connection it did not make open."""
     check_address(address)
+    if address == "local":
+        # One machine: listen on the loopback address only (Ray's single-node mode; read
+        # when Ray is imported), and run the workers at this command's priority, as the
+        # local pool does (Ray's default nice 15 starves them on a busy machine).
+        os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
+        os.environ.setdefault("RAY_worker_niceness", "0")
     ray = _ray()
     made_here = not ray.is_initialized()
     if made_here:
