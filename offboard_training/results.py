@@ -15,6 +15,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -52,9 +53,10 @@ sweep's budgets differ per size, so smaller gaps are not evidence."""
 
 
 def collect_eval_sets(
-    work: Path, episodes: int, seed: int, workers: int, progress: bool
+    work: Path, episodes: int, seed: int, workers: int, progress: bool, cluster: str = ""
 ) -> dict[str, list[Episode]]:
-    """Collects (or reuses, if already there with the same settings) each evaluation set."""
+    """Collects (or reuses, if already there with the same settings) each evaluation set
+    (on the Ray ``cluster`` at that address if one is given, else ``workers`` processes)."""
     sets: dict[str, list[Episode]] = {}
     for i, (label, condition) in enumerate(EVAL_SETS):
         folder = work / "eval" / f"set_{i}"
@@ -67,7 +69,7 @@ def collect_eval_sets(
             info = json.loads(manifest.read_text()).get("info", {})
             reuse = all(info.get(k) == v for k, v in config.__dict__.items())
         if not reuse:
-            collect(config, folder, progress)
+            collect(config, folder, progress, cluster=cluster)
         sets[label], _ = load_dataset([folder])
     return sets
 
@@ -112,50 +114,89 @@ def run_sweep(
     eval_sets: dict[str, list[Episode]],
     progress: bool,
     sizes: Sequence[tuple[int, ...]] = SWEEP_SIZES,
+    cluster: str = "",
 ) -> list[SweepRow]:
-    """Trains GrBAL (3/4 of each size's minutes) and MB (1/4) per size; shipped M/K/lr."""
-    from offboard_training.export import export_run
-    from offboard_training.pipeline import shipped_config
+    """Trains GrBAL (3/4 of each size's minutes) and MB (1/4) per size; shipped M/K/lr.
 
+    Each (size, algorithm) is one training run: one after another here, or one Ray task
+    each on the ``cluster`` at that address (offboard_training/cluster.py), the dataset
+    and evaluation sets going to the tasks through the object store."""
     episodes, summary = load_dataset([data_dir])
+    runs = [
+        (algo, tuple(hidden), share * minutes / len(sizes), seed, str(work))
+        for hidden in sizes
+        for algo, share in (("grbal", 0.75), ("mb", 0.25))
+    ]
+    shared: dict[str, Any] = {"episodes": episodes, "summary": summary, "eval_sets": eval_sets}
+    done: dict[tuple[str, tuple[int, ...]], tuple[dict, float, float]] = {}
+    if cluster:
+        from offboard_training.cluster import connected, run_tasks
+
+        with connected(cluster):
+            for i, result in run_tasks(_sweep_run, runs, what="results sweep", shared=shared):
+                done[runs[i][0], runs[i][1]] = result
+    else:
+        for run in runs:
+            done[run[0], run[1]] = _sweep_run(*run, **shared, progress=progress)
     rows = []
     for hidden in sizes:
-        t0 = time.monotonic()
-        name = "x".join(str(h) for h in hidden)
-        out: dict[str, dict] = {}
-        unseen_after = float("nan")
-        for algo, share in (("grbal", 0.75), ("mb", 0.25)):
-            base = shipped_config(algo, seed, share * minutes / len(sizes))
-            config = TrainConfig.from_json({**base.to_json(), "hidden": list(hidden)})
-            run_dir = work / "sweep" / f"{algo}_{name}"
-            train(config, episodes, summary, run_dir, progress)
-            best = json.loads((run_dir / "summary.json").read_text())["best_metrics"]
-            out[algo] = {
-                "val_mse": best["val_mse"],
-                "val_before": best["val_before_step"],
-                "val_after": best["val_after_step"],
-                "epochs": best["epoch"],
-            }
-            if algo == "grbal":
-                model = read_onnx(export_run(run_dir, run_dir / "model.onnx").path)
-                unseen = [
-                    evaluate_model(model, eps, config.M, config.K, config.inner_lr).after
-                    for label, eps in eval_sets.items()
-                    if not label.startswith("training")
-                ]
-                unseen_after = sum(unseen) / len(unseen)
+        (grbal, unseen_after, s_grbal), (mb, _, s_mb) = (
+            done["grbal", tuple(hidden)],
+            done["mb", tuple(hidden)],
+        )
         rows.append(
             SweepRow(
                 hidden,
                 parameter_count(hidden),
                 planning_flops(hidden) / 1e9,
-                out["grbal"],
-                out["mb"],
+                grbal,
+                mb,
                 unseen_after,
-                (time.monotonic() - t0) / 60.0,
+                (s_grbal + s_mb) / 60.0,
             )
         )
     return rows
+
+
+def _sweep_run(
+    algo: str,
+    hidden: tuple[int, ...],
+    minutes: float,
+    seed: int,
+    work: str,
+    episodes: Sequence[Episode],
+    summary: dict,
+    eval_sets: dict[str, list[Episode]],
+    progress: bool = False,
+) -> tuple[dict, float, float]:
+    """One sweep training run: its best metrics, for GrBAL the mean after-step error over
+    the unseen-condition sets (else nan), and its seconds."""
+    from offboard_training.export import export_run
+    from offboard_training.pipeline import shipped_config
+
+    t0 = time.monotonic()
+    name = "x".join(str(h) for h in hidden)
+    base = shipped_config(algo, seed, minutes)
+    config = TrainConfig.from_json({**base.to_json(), "hidden": list(hidden)})
+    run_dir = Path(work) / "sweep" / f"{algo}_{name}"
+    train(config, episodes, summary, run_dir, progress)
+    best = json.loads((run_dir / "summary.json").read_text())["best_metrics"]
+    metrics = {
+        "val_mse": best["val_mse"],
+        "val_before": best["val_before_step"],
+        "val_after": best["val_after_step"],
+        "epochs": best["epoch"],
+    }
+    unseen_after = float("nan")
+    if algo == "grbal":
+        model = read_onnx(export_run(run_dir, run_dir / "model.onnx").path)
+        unseen = [
+            evaluate_model(model, eps, config.M, config.K, config.inner_lr).after
+            for label, eps in eval_sets.items()
+            if not label.startswith("training")
+        ]
+        unseen_after = sum(unseen) / len(unseen)
+    return metrics, unseen_after, time.monotonic() - t0
 
 
 def results_markdown(

@@ -16,6 +16,7 @@ BENCHMARKS: dict[str, str] = {
     "link": "tools.cmd_bench:bench_link",
     "sim": "tools.cmd_bench:bench_sim",
     "onboard": "tools.cmd_bench_onboard:run_benchmark",
+    "cluster": "offboard_training.cluster_bench:run_benchmark",
 }
 
 

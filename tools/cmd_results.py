@@ -30,6 +30,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument(
+        "--cluster",
+        default="",
+        metavar="ADDRESS",
+        help="collect the evaluation sets and train the sweep on a Ray cluster: local, "
+        "auto, HOST:PORT or ray://HOST:PORT (docs/cluster.md)",
+    )
     parser.add_argument("--no-progress", action="store_true")
 
 
@@ -48,15 +55,24 @@ def run(args: argparse.Namespace) -> int:
     if args.eval_episodes < 1 or args.sweep_minutes < 0:
         raise ConfigError("--eval-episodes must be >= 1 and --sweep-minutes >= 0")
     progress = not args.no_progress
+    if args.cluster:
+        from offboard_training.cluster import check_address
+
+        check_address(args.cluster)
     grbal_path, mb_path = args.models / "grbal.onnx", args.models / "mb.onnx"
     if not args.sweep_only:  # a missing model fails before any collection
         grbal, mb = read_onnx(grbal_path), read_onnx(mb_path)
     args.work.mkdir(parents=True, exist_ok=True)
-    sets = collect_eval_sets(args.work, args.eval_episodes, args.seed, args.workers, progress)
+    sets = collect_eval_sets(
+        args.work, args.eval_episodes, args.seed, args.workers, progress, args.cluster
+    )
     sweep_path = args.work / "sweep.json"
     sweep = None
     if args.sweep_only:
-        sweep = run_sweep(args.data, args.work, args.sweep_minutes, args.seed, sets, progress)
+        sweep = run_sweep(
+            args.data, args.work, args.sweep_minutes, args.seed, sets, progress,
+            cluster=args.cluster,
+        )  # fmt: skip
         sweep_path.write_text(json.dumps([asdict(r) for r in sweep], indent=1))
         print(f"wrote {sweep_path}")
         return 0
@@ -68,7 +84,10 @@ def run(args: argparse.Namespace) -> int:
             for r in json.loads(sweep_path.read_text())
         ]
     elif args.sweep_minutes > 0:
-        sweep = run_sweep(args.data, args.work, args.sweep_minutes, args.seed, sets, progress)
+        sweep = run_sweep(
+            args.data, args.work, args.sweep_minutes, args.seed, sets, progress,
+            cluster=args.cluster,
+        )  # fmt: skip
         sweep_path.write_text(json.dumps([asdict(r) for r in sweep], indent=1))
     M, K, lr = grbal.M, grbal.K, grbal.inner_lr
     table = {

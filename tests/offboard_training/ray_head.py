@@ -53,8 +53,8 @@ class RayHead:
         )  # fmt: skip
 
     def stop(self) -> None:
-        """SIGTERM to each of its processes, SIGKILL to those left after 15 s."""
-        for sig, wait_s in ((signal.SIGTERM, 15.0), (signal.SIGKILL, 5.0)):
+        """SIGTERM to each of its processes, SIGKILL to those left after 5 s."""
+        for sig, wait_s in ((signal.SIGTERM, 5.0), (signal.SIGKILL, 5.0)):
             for pid in self.processes():
                 _signal(pid, sig)
             deadline = time.monotonic() + wait_s
