@@ -30,6 +30,7 @@ from __future__ import annotations
 import logging
 import os
 import re
+import socket
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
@@ -56,6 +57,15 @@ def check_address(address: str) -> str:
     raise ConfigError(f"--cluster {address!r}: not an address; valid: {ADDRESS_FORMS}")
 
 
+def check_cluster(address: str) -> str:
+    """``check_address``, and for ``HOST:PORT`` / ``ray://HOST:PORT`` that something answers
+    there: the commands call this before any work, so a mistake is one line up front."""
+    check_address(address)
+    if address not in ("local", "auto"):
+        _check_reachable(address)
+    return address
+
+
 def _ray() -> Any:
     try:
         import ray
@@ -79,6 +89,8 @@ def connected(address: str) -> Iterator[dict[str, float]]:
         os.environ.setdefault("RAY_worker_niceness", "0")
     ray = _ray()
     made_here = not ray.is_initialized()
+    if made_here and address not in ("local", "auto"):
+        _check_reachable(address)
     if made_here:
         options: dict[str, Any] = {"logging_level": logging.WARNING, "log_to_driver": False}
         if address == "local":
@@ -95,6 +107,19 @@ def connected(address: str) -> Iterator[dict[str, float]]:
     finally:
         if made_here:
             ray.shutdown()
+
+
+def _check_reachable(address: str, timeout_s: float = 10.0) -> None:
+    """A one-line ``ClusterError`` now if nothing listens at ``address`` (Ray itself would
+    keep retrying for minutes)."""
+    host, _, port = address.removeprefix("ray://").rpartition(":")
+    try:
+        socket.create_connection((host, int(port)), timeout=timeout_s).close()
+    except OSError as exc:
+        raise ClusterError(
+            f"--cluster {address}: no cluster answers there ({_one_line(exc)}); start one "
+            "with `ray start --head` (docs/cluster.md)"
+        ) from None
 
 
 def run_tasks(

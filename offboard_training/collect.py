@@ -391,9 +391,9 @@ def collect(config: CollectConfig, out: Path, progress: bool = True, cluster: st
     instead of ``config.workers`` local processes; the dataset is the same either way.
     """
     if cluster:
-        from offboard_training.cluster import check_address
+        from offboard_training.cluster import check_cluster
 
-        check_address(cluster)
+        check_cluster(cluster)
     model = check_model(Path(config.model)) if config.policy == "mpc" else None
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)

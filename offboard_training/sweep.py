@@ -30,7 +30,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from offboard_training.cluster import TASK_RETRIES, ClusterError, check_address, connected
+from offboard_training.cluster import TASK_RETRIES, ClusterError, check_cluster, connected
 from offboard_training.config import TrainConfig
 from offboard_training.dataset import Episode, load_dataset
 from robot_contract.errors import ConfigError
@@ -130,7 +130,7 @@ def run_sweep(
     """Runs every grid point (on the ``cluster`` at that address, or here one after the
     other) and writes ``sweep.json``, ``sweep.md`` and ``best.toml`` into ``out``."""
     if cluster:
-        check_address(cluster)
+        check_cluster(cluster)
     out = Path(out).resolve()
     episodes, summary = load_dataset(list(data))
     configs = grid.configs()

@@ -105,9 +105,9 @@ def run(args: argparse.Namespace) -> int:
         suite_tasks, pairs = cl.SUITES[args.suite]
         tasks, conditions = list(suite_tasks), [c for _, c in pairs]
     if args.cluster:
-        from offboard_training.cluster import check_address
+        from offboard_training.cluster import check_cluster
 
-        check_address(args.cluster)
+        check_cluster(args.cluster)
     cl.check_inputs(models, tasks, conditions)
     cases = cl.expand_cases(models, tasks, conditions, args.episodes, args.seed, args.steps)
     if args.json:

@@ -56,9 +56,9 @@ def run(args: argparse.Namespace) -> int:
         raise ConfigError("--eval-episodes must be >= 1 and --sweep-minutes >= 0")
     progress = not args.no_progress
     if args.cluster:
-        from offboard_training.cluster import check_address
+        from offboard_training.cluster import check_cluster
 
-        check_address(args.cluster)
+        check_cluster(args.cluster)
     grbal_path, mb_path = args.models / "grbal.onnx", args.models / "mb.onnx"
     if not args.sweep_only:  # a missing model fails before any collection
         grbal, mb = read_onnx(grbal_path), read_onnx(mb_path)

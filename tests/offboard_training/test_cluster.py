@@ -188,6 +188,15 @@ def test_bad_cluster_option_is_one_line_exit_2(command: str, tmp_path: Path) -> 
     assert len(lines) == 1 and "--cluster 'nowhere': not an address" in lines[0], r.stderr
 
 
+def test_unreachable_cluster_is_one_line_exit_2(tmp_path: Path) -> None:
+    """Nothing listening at the address: one line naming it, exit 2, within seconds."""
+    r = _roach("collect", "--out", str(tmp_path / "d"), "--cluster", "127.0.0.1:1")
+    assert r.returncode == 2
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == 1 and "--cluster 127.0.0.1:1: no cluster answers there" in lines[0]
+    assert not (tmp_path / "d" / "manifest.json").exists()
+
+
 def test_local_pool_never_imports_ray(tmp_path: Path) -> None:
     """Without --cluster, collection runs without Ray in the process."""
     code = (
