@@ -41,16 +41,3 @@ def write_synthetic_dataset(
 @pytest.fixture(scope="session")
 def synthetic_dataset(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return write_synthetic_dataset(tmp_path_factory.mktemp("synthetic") / "data")
-
-
-@pytest.fixture(scope="session")
-def ray_head():
-    """One real Ray head on 127.0.0.1 with 2 CPUs for every cluster test, stopped after."""
-    from ray_head import start_head
-
-    head = start_head(cpus=2)
-    try:
-        yield head
-    finally:
-        head.stop()
-        assert not head.processes(), "the test cluster left processes running"

@@ -1,5 +1,5 @@
 """Scale-out on a real Ray head (``ray start --head`` on 127.0.0.1, 2 CPUs, one for the
-whole session): `roach collect`, `roach eval` and `roach sweep` through ``--cluster`` give
+whole module): `roach collect`, `roach eval` and `roach sweep` through ``--cluster`` give
 what the local pool (or the in-process sweep) gives, bit for bit; a worker killed in the
 middle of an episode loses no episode and counts none twice."""
 
@@ -12,11 +12,12 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from ray_head import REPO, RayHead, title
+from ray_head import REPO, RayHead, start_head, title
 
 from offboard_training.cluster import check_address
 from robot_contract.errors import ConfigError
@@ -28,6 +29,17 @@ EVAL = ["--model", GRBAL, "--model", f"{MB}:none", "--task", "left"]
 EVAL += ["--condition", "gain_left=0.5@1", "--episodes", "2", "--steps", "20", "--quiet"]
 TIMING = ("step_p50_ms", "step_p99_ms", "step_max_ms")
 """Wall-clock figures of an episode: measured, so never equal between two runs."""
+
+
+@pytest.fixture(scope="module")
+def ray_head() -> Iterator[RayHead]:
+    """One real Ray head on 127.0.0.1 with 2 CPUs for this module, stopped after it."""
+    head = start_head(cpus=2)
+    try:
+        yield head
+    finally:
+        head.stop()
+        assert not head.processes(), "the test cluster left processes running"
 
 
 def _roach(*args: str) -> subprocess.CompletedProcess[str]:
