@@ -170,6 +170,40 @@ def test_tune_sweep_writes_its_table_and_best_config(
     assert json.loads((run / "summary.json").read_text())["best_val"] == best["best_val"]
 
 
+@pytest.mark.slow
+@pytest.mark.timeout(900)
+def test_killed_trial_is_retried_not_dropped(
+    ray_head: RayHead, synthetic_dataset: Path, tmp_path: Path
+) -> None:
+    """SIGKILL to a Tune trial's process: Tune restarts that trial; the sweep still has
+    all four rows, each equal to the sweep run here without Ray."""
+    grid = ["--data", str(synthetic_dataset), "--hidden", "16,16", "--hidden", "32,32"]
+    grid += ["--inner-lr", "0.1", "--inner-lr", "0.3", "--M", "8", "--K", "4"]
+    grid += ["--epochs", "6", "--steps-per-epoch", "40", "--patience", "6"]
+    proc = ray_head.popen("sweep", *grid, "--out", str(tmp_path / "tune"),
+                          "--cluster", ray_head.address)  # fmt: skip
+    victim = None
+    deadline = time.monotonic() + 300
+    while victim is None and time.monotonic() < deadline and proc.poll() is None:
+        trials = [p for p in ray_head.processes() if title(p).startswith("ray::ImplicitFunc")]
+        if trials:
+            time.sleep(2.0)  # into its training
+            victim = trials[0]
+            os.kill(victim, signal.SIGKILL)
+        else:
+            time.sleep(0.05)
+    assert victim is not None, "no trial process was seen"
+    stdout, stderr = proc.communicate(timeout=600)
+    assert proc.returncode == 0, stderr
+    assert "Worker PID: " + str(victim) in stdout + stderr  # Ray saw it die
+    here = _roach("sweep", *grid, "--out", str(tmp_path / "here"), "--no-progress")
+    assert here.returncode == 0, here.stderr
+    rows = json.loads((tmp_path / "tune" / "sweep.json").read_text())
+    ref = json.loads((tmp_path / "here" / "sweep.json").read_text())
+    assert len(rows) == 4
+    assert [{**r, "wall_s": 0} for r in rows] == [{**r, "wall_s": 0} for r in ref]
+
+
 # -- without a cluster ---------------------------------------------------------------------
 
 
