@@ -49,7 +49,7 @@ def test_an_oracle_is_trained_once_and_found_for_its_condition(oracle_dir: Path)
     assert again[0].wall_s == 0.0 and again[0].path == path
     with pytest.raises(ConfigError, match="no oracle model for condition 'terrain=ice'"):
         oracle.oracle_model(oracle_dir, "terrain=ice")
-    with pytest.raises(ConfigError, match="no oracles.json"):
+    with pytest.raises(ConfigError, match=r"no oracles\.json"):
         oracle.oracle_model(oracle_dir / "nowhere", "terrain=ice")
 
 
