@@ -118,6 +118,7 @@ def train_all(
     workers: int = 2,
     progress: bool = True,
     data: Path | None = None,
+    variation: str = "terrain",
 ) -> TrainAllReport:
     """Collects (unless ``data`` is given), trains MB and GrBAL, exports ``out/{mb,grbal}.onnx``.
 
@@ -133,7 +134,8 @@ def train_all(
     if data is None:
         data = work / "data"
         episodes = max(2, round(3 * minutes_per_terrain * 60.0 / EPISODE_S))
-        collect(CollectConfig(episodes=episodes, seed=seed, workers=workers), data, progress)
+        config = CollectConfig(episodes=episodes, seed=seed, workers=workers, variation=variation)
+        collect(config, data, progress)
     collect_s = time.monotonic() - t0
     remaining = budget_minutes - collect_s / 60.0
     if remaining < 2.0:
