@@ -72,6 +72,7 @@ SUITES: dict[str, tuple[tuple[str, ...], tuple[tuple[str, str], ...]]] = {
             ("yaw miscalibrated 20 deg", "yaw_offset_deg=20"),
             ("position offset 30 mm", "pos_offset_mm=30"),
             ("low battery 3.4 V", "battery_v=3.4"),
+            ("ground slippery from 2 to 8 s", "friction=0.9~0.3@2:8"),
         ),
     ),
     "smoke": (("straight", "left"), (("carpet", ""), ("leg lost at 1 s", "missing_leg=RF@1"))),
