@@ -136,8 +136,8 @@ def train_all(
     if data is None:
         data = work / "data"
         episodes = max(2, round(3 * minutes_per_terrain * 60.0 / EPISODE_S))
-        config = CollectConfig(episodes=episodes, seed=seed, workers=workers, variation=variation)
-        collect(config, data, progress)
+        plan = CollectConfig(episodes=episodes, seed=seed, workers=workers, variation=variation)
+        collect(plan, data, progress)
     collect_s = time.monotonic() - t0
     episodes_list, summary = load_dataset([data])
     results: dict[str, TrainResult] = {}
