@@ -72,12 +72,22 @@ SUITES: dict[str, tuple[tuple[str, ...], tuple[tuple[str, str], ...]]] = {
             ("yaw miscalibrated 20 deg", "yaw_offset_deg=20"),
             ("position offset 30 mm", "pos_offset_mm=30"),
             ("low battery 3.4 V", "battery_v=3.4"),
+            ("ground slippery from 2 to 8 s", "friction=0.9~0.3@2:8"),
         ),
     ),
     "smoke": (("straight", "left"), (("carpet", ""), ("leg lost at 1 s", "missing_leg=RF@1"))),
 }
 """Named sets of (tasks, (label, condition) pairs): ``paper`` is the published kinds of
 meta-test condition plus the training terrains; ``smoke`` is a seconds-long check."""
+
+
+def perturbed_conditions(suite: str) -> list[str]:
+    """A suite's conditions other than the unperturbed training terrains (those that get
+    an oracle)."""
+    from firmware_bridge.sim.conditions import TRAINING_TERRAINS
+
+    plain = {"", *(f"terrain={t}" for t in TRAINING_TERRAINS)}
+    return [c for _, c in SUITES[suite][1] if c not in plain]
 
 
 @dataclass(frozen=True)
@@ -93,6 +103,9 @@ class EvalCase:
     steps: int = 110
     inner_lr: float | None = None
     """The adaptation step; None: the model file's ``roach.inner_lr``."""
+    name: str = ""
+    """The controller's label in tables; empty: ``model stem:mode[:step]``. Oracles,
+    one model file per condition, share the name ``oracle``."""
 
 
 @dataclass
@@ -515,6 +528,31 @@ def expand_cases(
     ]
 
 
+ORACLE = "oracle"
+"""The label of the oracle controllers (offboard_training/oracle.py)."""
+
+
+def oracle_cases(
+    folder: str,
+    tasks: Sequence[str],
+    conditions: Sequence[str],
+    episodes: int,
+    seed: int,
+    steps: int = 110,
+) -> list[EvalCase]:
+    """The oracle of every condition that has one in ``folder`` (MB trained on that
+    condition, run without adaptation), labelled ``oracle``, on the same seeds."""
+    from offboard_training.oracle import has_oracle, oracle_model
+
+    return [
+        EvalCase(str(oracle_model(folder, c)), "none", task, c, seed + i, steps, None, ORACLE)
+        for task in tasks
+        for c in conditions
+        if has_oracle(folder, c)
+        for i in range(episodes)
+    ]
+
+
 def check_inputs(
     models: Sequence[Controller], tasks: Sequence[str], conditions: Sequence[str]
 ) -> None:
@@ -592,6 +630,8 @@ class Comparison:
 
 
 def _label(case: EvalCase) -> str:
+    if case.name:
+        return case.name
     step = "" if case.inner_lr is None else f":{case.inner_lr:g}"
     return f"{Path(case.model).stem}:{case.mode}{step}"
 

@@ -72,6 +72,10 @@ class CollectConfig:
     """Model file (docs/model-format.md) the MPC policy adapts and plans with."""
     condition: str = ""
     """Fixed condition string for every episode; empty = sample training conditions."""
+    variation: str = "terrain"
+    """What the sampled training conditions vary (firmware_bridge.sim.TRAINING_VARIATIONS):
+    ``terrain`` (the published data) or ``dynamics`` (also motor gains, payload, slope,
+    battery)."""
     hold_min: int = 1
     """Random policy: fewest control steps an action is held."""
     hold_max: int = 5
@@ -93,6 +97,8 @@ class CollectConfig:
             raise ConfigError(f"--workers {self.workers}: must be in 1..64")
         if self.policy not in POLICIES:
             raise ConfigError(f"--policy {self.policy!r}: valid: {', '.join(POLICIES)}")
+        if self.variation not in ("terrain", "dynamics"):
+            raise ConfigError(f"--vary {self.variation!r}: valid: terrain, dynamics")
         if self.policy == "mpc" and not self.model:
             raise ConfigError("--policy mpc needs --model PATH (an exported .onnx)")
         if not 1 <= self.hold_min <= self.hold_max:
@@ -275,7 +281,11 @@ def _episode(job: tuple[int, int, str]) -> tuple[dict, Episode]:
     config: CollectConfig = _WORKER["config"]
     env = _WORKER["env"]
     rng = np.random.default_rng(ep_seed)
-    cond = parse_condition(config.condition) if config.condition else sample_training_condition(rng)
+    cond = (
+        parse_condition(config.condition)
+        if config.condition
+        else sample_training_condition(rng, config.variation)
+    )
     obs, _info = env.reset(seed=ep_seed, options={"condition": cond})
     max_steps = int(getattr(env.spec, "max_episode_steps", None) or 110)
     policy: ControllerPolicy | None = _WORKER.get("mpc")

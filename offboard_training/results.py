@@ -209,6 +209,7 @@ def results_markdown(
     sweep: list[SweepRow] | None,
     sweep_minutes: float,
     eval_episodes: int,
+    closed_loop: str = "",
 ) -> str:
     meta = grbal.metadata
     data = json.loads(meta["roach.training_data"])
@@ -222,6 +223,10 @@ def results_markdown(
         f"{meta['roach.hidden']}, trained on {data['episodes']} random-action episodes "
         f"({data['simulated_minutes']} simulated minutes; terrains {data['terrains']}).",
         "",
+    ]
+    if closed_loop:
+        lines += ["## Closed loop: the suite", "", closed_loop.rstrip("\n"), ""]
+    lines += [
         "## K-step prediction error before and after one adaptation step",
         "",
         f"Each evaluation set is {eval_episodes} fresh random-action episodes (seeds never used "

@@ -40,7 +40,8 @@ class TaskConfig:
     name: str = field(default="straight", metadata={"choices": TASKS, "doc": "task"})
     """The path: straight, left, right, zigzag, circle, figure8."""
     scale_m: float = 1.0
-    """Path size: straight length 5 x scale, turn and circle radius 1 x scale, in metres."""
+    """Path size: straight length 5 x scale, turn and circle radius 1 x scale, the
+    figure-8's two loops radius 0.5 x scale (as long as the circle), in metres."""
     w_distance: float = 40.0
     """Weight of the distance from the path, per metre per step."""
     w_progress: float = 10.0
@@ -108,9 +109,9 @@ def path_points(name: str, scale_m: float = 1.0) -> np.ndarray:
         )
     if name == "circle":
         return _arc((0.0, r), r, -math.pi / 2, 3 * math.pi / 2)
-    if name == "figure8":
-        first = _arc((0.0, r), r, -math.pi / 2, 3 * math.pi / 2)
-        second = _arc((0.0, -r), r, math.pi / 2, -3 * math.pi / 2)
+    if name == "figure8":  # two loops of half the circle's radius: as long as the circle
+        first = _arc((0.0, r / 2), r / 2, -math.pi / 2, 3 * math.pi / 2)
+        second = _arc((0.0, -r / 2), r / 2, math.pi / 2, -3 * math.pi / 2)
         return np.concatenate([first, second[1:]])
     raise ConfigError(f"task {name!r} is not valid; valid: {', '.join(TASKS)}")
 

@@ -29,6 +29,10 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "results": ("tools.cmd_results", "adaptation results table (docs/results.md)"),
     "run": ("tools.cmd_run", "the onboard controller: adapt, plan and drive the robot"),
     "eval": ("tools.cmd_eval", "score the controller on the simulated robot over many episodes"),
+    "train-oracles": (
+        "tools.cmd_train_oracles",
+        "train the oracle models of the closed-loop suite",
+    ),
     "replay": ("tools.cmd_replay", "replay a logged run offline"),
     "hil": ("tools.cmd_hil", "hardware-in-the-loop checks against a robot on a port"),
     "bench": ("tools.cmd_bench", "benchmarks that print numbers"),
@@ -72,6 +76,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog=f"roach {name}", description=help_text)
     module.add_arguments(parser)
     args = parser.parse_args(argv[1:])
+    args.argv = argv[1:]  # the command's own words, for records of how a result was made
     try:
         return int(module.run(args) or 0)
     except RoachError as exc:

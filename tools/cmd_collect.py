@@ -38,6 +38,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default="",
         help="fixed condition string for every episode (default: sampled training terrains)",
     )
+    parser.add_argument(
+        "--vary",
+        default="terrain",
+        help="sampled conditions vary the terrain (default, the published data) or the "
+        "dynamics too (motor gains, payload, slope, battery)",
+    )
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 
@@ -58,6 +64,7 @@ def run(args: argparse.Namespace) -> int:
         task=args.task,
         candidates=args.candidates,
         horizon=args.horizon,
+        variation=args.vary,
     )
     info = collect(config, args.out, progress=not args.no_progress, cluster=args.cluster)
     print(

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shlex
 from pathlib import Path
 
 from robot_contract.errors import ConfigError
@@ -30,6 +31,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "the file's",
     )
     parser.add_argument("--mode", help="adaptation mode for models given without one")
+    parser.add_argument(
+        "--oracle",
+        metavar="DIR",
+        help="also run each condition's oracle (MB trained on that condition, from "
+        "roach train-oracles) where DIR holds one; labelled 'oracle'",
+    )
     parser.add_argument(
         "--task", action="append", metavar="NAME", help="path to follow; repeat (default straight)"
     )
@@ -110,6 +117,10 @@ def run(args: argparse.Namespace) -> int:
         check_cluster(args.cluster)
     cl.check_inputs(models, tasks, conditions)
     cases = cl.expand_cases(models, tasks, conditions, args.episodes, args.seed, args.steps)
+    if args.oracle:
+        cases += cl.oracle_cases(
+            args.oracle, tasks, conditions, args.episodes, args.seed, args.steps
+        )
     if args.json:
         _check_writable(Path(args.json))
     progress = None if args.quiet else cl.progress_printer()
@@ -124,7 +135,13 @@ def run(args: argparse.Namespace) -> int:
         for line in cl.comparison_lines(cl.compare(scores, names[0], other)):
             print(line)
     if args.json:
+        from offboard_training.version import code_version
+
         doc = {
+            "command": shlex.join(["roach", "eval", *args.argv]),
+            "code_version": code_version(),
+            "suite": args.suite or "",
+            "conditions": conditions,
             "cases": len(cases),
             "summaries": [s.__dict__ for s in summaries],
             "comparisons": [

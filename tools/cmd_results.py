@@ -28,6 +28,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--sweep-only", action="store_true", help="run the sweep into WORK/sweep.json and stop"
     )
+    parser.add_argument(
+        "--closed-loop",
+        type=Path,
+        metavar="JSON",
+        help="a roach eval --json run of a suite (make results): its tables and plots "
+        "become the first section",
+    )
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument(
@@ -59,6 +66,7 @@ def run(args: argparse.Namespace) -> int:
         from offboard_training.cluster import check_cluster
 
         check_cluster(args.cluster)
+    closed_loop = _closed_loop_section(args.closed_loop, args.out) if args.closed_loop else ""
     grbal_path, mb_path = args.models / "grbal.onnx", args.models / "mb.onnx"
     if not args.sweep_only:  # a missing model fails before any collection
         grbal, mb = read_onnx(grbal_path), read_onnx(mb_path)
@@ -113,6 +121,7 @@ def run(args: argparse.Namespace) -> int:
         sweep,
         args.sweep_minutes,
         args.eval_episodes,
+        closed_loop,
     )
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(text)
@@ -121,3 +130,28 @@ def run(args: argparse.Namespace) -> int:
     )
     print(text)
     return 0
+
+
+def _closed_loop_section(path: Path, out: Path) -> str:
+    import json as _json
+
+    from offboard_training.closed_loop import SUITES
+    from offboard_training.suite_report import (
+        header_lines,
+        load_scores,
+        plain_label,
+        suite_markdown,
+    )
+
+    scores = load_scores(path)
+    doc = _json.loads(path.read_text())
+    pairs = (
+        SUITES[doc["suite"]][1]
+        if doc.get("suite") in SUITES
+        else [
+            (c or "nominal", c)
+            for c in doc.get("conditions", sorted({s.case.condition for s in scores}))
+        ]
+    )
+    header = header_lines(doc.get("command", "roach eval"), scores, doc.get("code_version", "?"))
+    return suite_markdown(scores, pairs, header, plain_label(scores), out.parent / "img", "img")

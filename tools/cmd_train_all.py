@@ -25,6 +25,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--data", type=Path, default=None, help="reuse a dataset, skip collect")
     parser.add_argument("--workers", type=int, default=2, help="collection workers")
+    parser.add_argument(
+        "--vary",
+        default="terrain",
+        help="what the training episodes vary: terrain (the published data) or dynamics "
+        "(also motor gains, payload, slope, battery; docs/training.md)",
+    )
     parser.add_argument("--no-progress", action="store_true")
 
 
@@ -40,6 +46,7 @@ def run(args: argparse.Namespace) -> int:
         workers=args.workers,
         progress=not args.no_progress,
         data=args.data,
+        variation=args.vary,
     )
     print(f"data {report.data_dir} (collected in {report.collect_s:.0f} s)")
     for algo, result in report.results.items():

@@ -225,18 +225,48 @@ def load_condition_file(path: str | Path) -> Condition:
     return _build(pairs, where=f"condition file {str(path)!r}:")
 
 
-def sample_training_condition(rng: np.random.Generator) -> Condition:
+TRAINING_VARIATIONS: tuple[str, ...] = ("terrain", "dynamics")
+"""What changes between training episodes: ``terrain`` is the published data (a training
+terrain with its natural variation); ``dynamics`` adds, per episode, the kinds of change
+the robot must adapt to, so that meta-training practises them (see sample_training_condition)."""
+
+
+def sample_training_condition(rng: np.random.Generator, variation: str = "terrain") -> Condition:
     """A training terrain with its natural variation: friction +-15 %, softness +-0.1,
-    roughness +-30 %, battery 3.7..4.1 V. Used by data collection."""
+    roughness +-30 %, battery 3.7..4.1 V. Used by data collection.
+
+    ``variation="dynamics"`` also varies, each with its own chance per episode: both motor
+    gains (0.6..1.4, half the episodes), a payload up to 15 g anywhere on the body (a
+    third), a slope of up to 8 degrees either way (a third), and the battery over
+    3.4..4.1 V. Missing legs, pose miscalibration, towing and the gravel and ice
+    terrains are never sampled: they stay unseen by training.
+    """
+    if variation not in TRAINING_VARIATIONS:
+        raise ConfigError(
+            f"training variation {variation!r}: valid: {', '.join(TRAINING_VARIATIONS)}"
+        )
     terrain = TRAINING_TERRAINS[int(rng.integers(len(TRAINING_TERRAINS)))]
     s = TERRAINS[terrain]
-    return Condition(
+    condition = Condition(
         terrain=terrain,
         friction=round(s.friction * float(rng.uniform(0.85, 1.15)), 3),
         softness=round(float(np.clip(s.softness + rng.uniform(-0.1, 0.1), 0.0, 1.0)), 3),
         roughness_mm=round(s.roughness_mm * float(rng.uniform(0.7, 1.3)), 3),
         battery_v=round(float(rng.uniform(3.7, 4.1)), 3),
     )
+    if variation == "terrain":
+        return condition
+    changes: dict[str, Any] = {"battery_v": round(float(rng.uniform(3.4, 4.1)), 3)}
+    if rng.random() < 0.5:
+        changes["gain_left"] = round(float(rng.uniform(0.6, 1.4)), 3)
+        changes["gain_right"] = round(float(rng.uniform(0.6, 1.4)), 3)
+    if rng.random() < 1 / 3:
+        changes["payload_g"] = round(float(rng.uniform(2.0, 15.0)), 2)
+        changes["payload_x_mm"] = round(float(rng.uniform(-30.0, 30.0)), 1)
+        changes["payload_y_mm"] = round(float(rng.uniform(-10.0, 10.0)), 1)
+    if rng.random() < 1 / 3:
+        changes["slope_deg"] = round(float(rng.uniform(-8.0, 8.0)), 2)
+    return dataclasses.replace(condition, **changes)
 
 
 def as_condition(condition: Condition | str | None) -> Condition:

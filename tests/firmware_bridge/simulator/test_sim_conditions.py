@@ -88,6 +88,30 @@ def test_training_sampler_stays_on_training_terrains():
     assert seen == set(TRAINING_TERRAINS)
 
 
+def test_dynamics_variation_adds_the_families_training_may_see_and_no_other() -> None:
+    """variation="dynamics" draws motor gains, payloads, slopes and a wider battery range
+    on the training terrains; it never draws the families kept unseen (missing legs, pose
+    miscalibration, tow); the terrain it draws is the one "terrain" draws from that seed."""
+    rng = np.random.default_rng(1)
+    first = sample_training_condition(np.random.default_rng(1), "dynamics")
+    assert first.terrain == sample_training_condition(np.random.default_rng(1)).terrain
+    conditions = [sample_training_condition(rng, "dynamics") for _ in range(300)]
+    assert all(parse_condition(str(c)) == c for c in conditions)
+    assert all(c.terrain in TRAINING_TERRAINS for c in conditions)
+    assert all(not c.missing_leg and c.tow_g == 0 and c.yaw_offset_deg == 0 for c in conditions)
+    assert all(c.pos_offset_mm == 0 and not c.switch_s for c in conditions)
+    share = {
+        "gains": np.mean([c.gain_left != 1.0 for c in conditions]),
+        "payload": np.mean([c.payload_g > 0 for c in conditions]),
+        "slope": np.mean([c.slope_deg != 0 for c in conditions]),
+    }
+    assert 0.4 < share["gains"] < 0.6 and 0.25 < share["payload"] < 0.42
+    assert 0.25 < share["slope"] < 0.42
+    assert min(c.battery_v for c in conditions) < 3.5
+    with pytest.raises(ConfigError, match="valid: terrain, dynamics"):
+        sample_training_condition(rng, "everything")
+
+
 @pytest.mark.parametrize(
     ("text", "key", "valid"),
     [

@@ -41,7 +41,9 @@ def test_path_shapes() -> None:
     assert np.allclose(circle[-1], 0.0, atol=1e-9) and circle[:, 1].min() > -1e-9
     f8 = path_points("figure8")
     assert np.allclose(f8[-1], 0.0, atol=1e-9)
-    assert f8[:, 1].max() > 1.9 and f8[:, 1].min() < -1.9
+    assert f8[:, 1].max() > 0.95 and f8[:, 1].min() < -0.95
+    length = np.linalg.norm(np.diff(f8, axis=0), axis=1).sum()
+    assert length == pytest.approx(np.linalg.norm(np.diff(circle, axis=0), axis=1).sum(), rel=1e-3)
     half = len(f8) // 2
     assert f8[: half - 5, 1].min() > -1e-6 and f8[half + 5 :, 1].max() < 1e-6
     zz = path_points("zigzag")
