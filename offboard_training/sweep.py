@@ -181,7 +181,7 @@ def _on_tune(
         tuner = tune.Tuner(
             tune.with_resources(trainable, {"cpu": 1}),
             param_space={"trial": tune.grid_search(list(by_name))},
-            tune_config=tune.TuneConfig(metric=score, mode="min"),
+            tune_config=tune.TuneConfig(metric=score, mode="min", reuse_actors=True),
             run_config=tune.RunConfig(
                 name="tune",
                 storage_path=str(out),
