@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 PIP := $(PY) -m pip
 
-.PHONY: demo test lint unit test-slow test-hardware bench models results eval clean
+.PHONY: demo test lint unit test-slow test-hardware bench models results eval clean firmware fuzz-firmware
 
 $(VENV)/.stamp-demo: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -54,6 +54,15 @@ results: $(VENV)/.stamp-dev
 eval: $(VENV)/.stamp-dev
 	$(VENV)/bin/roach eval --suite paper --model models/grbal.onnx --model models/mb.onnx \
 		--episodes 10 --jobs 2 --json runs/eval-paper.json
+
+# The motor board's C firmware for the host, Cortex-M0+ (RP2040) and Cortex-M4, with flash
+# and RAM per target (docs/firmware.md); needs gcc and gcc-arm-none-eabi.
+firmware:
+	$(MAKE) -s -C firmware_bridge/board all
+
+# The sanitizer fuzz of the C firmware for FUZZ_SECONDS (default 300; make test runs 3 s).
+fuzz-firmware:
+	$(MAKE) -s -C firmware_bridge/board fuzz FUZZ_SECONDS=$(or $(FUZZ_SECONDS),300)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

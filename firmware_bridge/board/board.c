@@ -10,7 +10,7 @@
 /* 2^32 / 1000 in Q10: duty x 2^32 per (duty per rev/s x milli-rev/s). */
 #define Q32_PER_1000_Q10 4398046511LL
 #define ERROR_LIMIT_COUNTS (1L << 22) /* 64 revolutions: far past full duty */
-#define VELOCITY_ERROR_LIMIT (1LL << 40)
+#define VELOCITY_ERROR_LIMIT (1LL << 36) /* milli-counts/s: 1000 rev/s; keeps Kd x it in 64 bits */
 
 /* x * k >> 10, rounded to nearest, without shifting a negative number. */
 static int64_t mul_q10(int64_t x, int64_t k) {
@@ -140,7 +140,7 @@ static void motors_off(board_t *b) {
 static int16_t pid_step(pid_side_t *s, int32_t pos_window_ago) {
     /* The reference advances by the setpoint: mrev/s x 65536 counts / 1e6 per ms. */
     s->ref_rem += (int32_t)s->setpoint_mrev * 65536;
-    s->ref += s->ref_rem / 1000000;
+    s->ref = (int32_t)((uint32_t)s->ref + (uint32_t)(s->ref_rem / 1000000)); /* wraps */
     s->ref_rem %= 1000000;
     int32_t e = clamp32((int32_t)((uint32_t)s->ref - (uint32_t)s->pos), -ERROR_LIMIT_COUNTS,
                         ERROR_LIMIT_COUNTS);

@@ -24,7 +24,7 @@ from robot_contract.errors import ConfigError
 
 SOURCE_DIR = Path(__file__).resolve().parent
 SOURCES = ("proto.c", "board.c", "sim_hal.c")
-HEADERS = ("hal.h", "proto.h", "board.h")
+HEADERS = ("hal.h", "proto.h", "board.h", "sim_hal.h")
 WARNINGS = ("-std=c99", "-Wall", "-Wextra", "-Werror", "-pedantic")
 SANITIZE = ("-fsanitize=address,undefined", "-fno-sanitize-recover=all", "-g")
 STATS_NAMES = (

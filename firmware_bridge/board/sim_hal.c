@@ -7,23 +7,9 @@
  */
 #include <stdint.h>
 
-#include "board.h"
+#include "sim_hal.h"
+
 #include "hal.h"
-
-#define SIM_TX_CAPACITY 8192u
-
-typedef struct {
-    uint32_t micros;
-    int32_t encoder[2];
-    int16_t duty[2];
-    int16_t gyro[3], accel[3], bemf_mv[2], battery_mv;
-    uint8_t pose[24];
-    int32_t has_pose;
-    void (*sample)(void); /* fills gyro .. has_pose; NULL: zeros, no pose */
-    uint32_t sampled_at;  /* micros + 1 of the last sample call, 0 = none */
-    uint32_t tx_len, tx_dropped;
-    uint8_t tx[SIM_TX_CAPACITY];
-} sim_io_t;
 
 sim_io_t sim_io;
 board_t sim_board;
