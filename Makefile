@@ -18,8 +18,9 @@ $(VENV)/.stamp-dev: pyproject.toml
 	$(PIP) install -q -e '.[dev]'
 	touch $@ $(VENV)/.stamp-demo
 
+# make demo BOARD=c runs the C firmware in the loop (needs gcc).
 demo: $(VENV)/.stamp-demo
-	$(VENV)/bin/roach demo
+	$(VENV)/bin/roach demo $(if $(BOARD),--board $(BOARD))
 
 LINTED := robot_contract firmware_bridge onboard offboard_training tools tests
 
