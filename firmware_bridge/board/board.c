@@ -69,7 +69,7 @@ static void schedule_next_sample(board_t *b) {
         b->tel_phase = 0;
         b->tel_epoch_us += 1000000u;
     }
-    uint32_t ms = (2000u * b->tel_phase + rate) / (2u * rate);
+    uint32_t ms = (2000u * (uint32_t)b->tel_phase + rate) / (2u * rate); /* 32-bit on a dsPIC too */
     b->tel_next_us = b->tel_epoch_us + ms * BOARD_TICK_US;
 }
 

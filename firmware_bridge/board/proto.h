@@ -18,7 +18,9 @@
 
 /* Little-endian access at any offset, byte by byte: never through a cast pointer, so a
  * u32 at an odd offset cannot fault on a Cortex-M0+ or a dsPIC. */
-static inline uint16_t get_u16(const uint8_t *p) { return (uint16_t)(p[0] | (p[1] << 8)); }
+static inline uint16_t get_u16(const uint8_t *p) {
+    return (uint16_t)((unsigned)p[0] | ((unsigned)p[1] << 8)); /* no int overflow at 16 bits */
+}
 static inline uint32_t get_u32(const uint8_t *p) {
     return (uint32_t)p[0] | ((uint32_t)p[1] << 8) | ((uint32_t)p[2] << 16) |
            ((uint32_t)p[3] << 24);

@@ -100,7 +100,9 @@ class CFirmware:
             if trips != self._trips:
                 self._trips = trips
                 s = board.stats()
-                self.watchdog_trips.append((s["last_command_us"] * 1e-6, s["watchdog_trip_us"] * 1e-6))
+                self.watchdog_trips.append(
+                    (s["last_command_us"] * 1e-6, s["watchdog_trip_us"] * 1e-6)
+                )
             if board.io.tx_len:
                 out.append(board.take_output())
         return b"".join(out)

@@ -12,9 +12,7 @@ class Bench:
 
     def __init__(self, encoders: tuple[int, int] = (0, 0)) -> None:
         self.encoders = encoders
-        self.board = HostBoard(
-            name="bench", device_id=7, encoders=encoders, sample=self._sample
-        )
+        self.board = HostBoard(name="bench", device_id=7, encoders=encoders, sample=self._sample)
         self.decoder = FrameDecoder(REPLY_TYPES)
         self.decoder.feed(self.board.take_output())  # the reset 0x00
         self.seq = 0

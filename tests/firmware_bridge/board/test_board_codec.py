@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ctypes
+from itertools import pairwise
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -114,7 +115,7 @@ def test_both_decoders_see_the_same_frames_and_counters(board_lib, stream, cuts,
     types = {0: None, 1: REPLY_TYPES, 2: COMMAND_TYPES}[known]
     py = FrameDecoder(types)
     frames, edges = [], sorted({0, len(stream), *(c % (len(stream) + 1) for c in cuts)})
-    for a, b in zip(edges, edges[1:]):
+    for a, b in pairwise(edges):
         frames += py.feed(stream[a:b])
     c_frames, c_counters = c_decode(board_lib, stream, known)
     assert c_frames == frames

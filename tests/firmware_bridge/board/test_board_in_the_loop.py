@@ -71,16 +71,16 @@ def test_lockstep_c_board_moves_as_commanded_and_repeats_exactly(board_lib):
 
 def test_watchdog_stops_the_c_board_when_commands_stop(board_lib):
     """Realtime: commands stop, and STATUS shows the trip exactly timeout after the last."""
-    with running_fake("--board", "c", "--clock", "realtime", cwd=str(REPO)) as (_p, path):
-        with SerialRobot(path) as robot:
-            robot.set_command_timeout(60)
-            robot.start_telemetry(100)
-            robot.start_motors()
-            for _ in range(5):
-                robot.set_leg_velocity(4.0, 4.0)
-                time.sleep(0.02)
-            time.sleep(0.3)
-            st = robot.status()
+    fake = running_fake("--board", "c", "--clock", "realtime", cwd=str(REPO))
+    with fake as (_p, path), SerialRobot(path) as robot:
+        robot.set_command_timeout(60)
+        robot.start_telemetry(100)
+        robot.start_motors()
+        for _ in range(5):
+            robot.set_leg_velocity(4.0, 4.0)
+            time.sleep(0.02)
+        time.sleep(0.3)
+        st = robot.status()
     assert st.flags & FLAG_WATCHDOG_TRIPPED and not st.flags & FLAG_MOTORS_ON
     assert st.watchdog_trip_us - st.last_command_us == 60_000
     assert st.watchdog_trips == 1

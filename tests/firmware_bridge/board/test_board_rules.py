@@ -6,6 +6,7 @@ import pytest
 from c_board_helpers import Bench
 
 from firmware_bridge.fake.firmware import telemetry_due_ms
+from firmware_bridge.frame import encode_frame
 from firmware_bridge.messages import (
     ERR_ESTOPPED,
     ERR_MALFORMED,
@@ -32,7 +33,6 @@ from firmware_bridge.messages import (
     TelemetryMsg,
     ZeroEncoders,
 )
-from firmware_bridge.frame import encode_frame
 
 
 def status(bench: Bench) -> Status:
