@@ -25,9 +25,10 @@ uint32_t hal_micros(void);
  * one PWM period; must not block. */
 void hal_pwm_set(uint8_t side, int16_t duty);
 
-/* The leg encoder of `side` in counts, 65536 per leg revolution, counting up when the
- * legs move the robot forward. Any 32-bit start value; wraps modulo 2^32 (the core only
- * uses differences). A 16-bit hardware counter extended in software is fine if it is
+/* The leg encoder of `side`: counts since the encoder's zero (a magnetic encoder's
+ * absolute angle, extended across revolutions), 65536 per leg revolution, counting up
+ * when the legs move the robot forward; wraps modulo 2^32. The board reports it as is
+ * until ZERO_ENCODERS. A 16-bit hardware counter extended in software is fine if it is
  * read at least once per half revolution (the core reads it every tick). */
 int32_t hal_encoder_count(uint8_t side);
 

@@ -111,7 +111,7 @@ def test_estop_latches_and_refuses_motion_until_cleared(board_lib):
     b.send(EmergencyStop())
     b.tick(1)
     assert b.board.duty == (0, 0)
-    for msg in (StartMotors(), SetLegVelocity(4000, 4000), SetDuty(99999 % 4001, 0),
+    for msg in (StartMotors(), SetLegVelocity(4000, 4000), SetDuty(3000, 0),
                 SetDuty(5000, 0), SetLegVelocity(-1, 0)):  # fmt: skip
         (reply,) = b.send(msg)
         assert isinstance(reply, Nack) and reply.error == ERR_ESTOPPED, msg
