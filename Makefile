@@ -61,7 +61,7 @@ eval: $(VENV)/.stamp-dev
 firmware:
 	$(MAKE) -s -C firmware_bridge/board all
 
-# The sanitizer fuzz of the C firmware for FUZZ_SECONDS (default 300; make test runs 3 s).
+# The sanitizer fuzz of the C firmware for FUZZ_SECONDS of CPU time (default 300; make test runs 3).
 fuzz-firmware:
 	$(MAKE) -s -C firmware_bridge/board fuzz FUZZ_SECONDS=$(or $(FUZZ_SECONDS),300)
 

@@ -193,3 +193,22 @@ def test_telemetry_follows_start_plus_rounded_n_periods(board_lib, rate_hz):
     assert times == expected
     assert sum(1 for t in times if 3 <= t < 1003) == rate_hz
     assert status(b).telemetry_rate_hz == rate_hz
+
+
+@pytest.mark.parametrize("rate_hz", [400, 150])
+def test_python_fake_keeps_the_same_schedule(rate_hz):
+    """The Python fake sends sample n at start + round(n x 1000 / rate) ms too: 400 Hz is
+    400 samples a second (not 500), 150 Hz is 150 (not 142.9)."""
+    from firmware_bridge.fake.firmware import FakeFirmware
+    from firmware_bridge.frame import FrameDecoder
+    from firmware_bridge.messages import REPLY_TYPES, decode_message, encode_message
+    from firmware_bridge.sim.robot import SimRobot
+
+    fw = FakeFirmware(SimRobot("", seed=0), lockstep=False)
+    dec = FrameDecoder(REPLY_TYPES)
+    fw.advance_to(3)
+    out = fw.receive(encode_message(StartTelemetry(rate_hz), 1)) + fw.advance_to(1003)
+    msgs = [decode_message(f) for f in dec.feed(out)]
+    times = [m.record.timestamp_us // 1000 for m in msgs if isinstance(m, TelemetryMsg)]
+    assert times == [telemetry_due_ms(3, n, rate_hz) for n in range(len(times))]
+    assert sum(1 for t in times if t < 1003) == rate_hz
