@@ -44,6 +44,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--episodes", type=int, default=5, help="seeds per case (default 5)")
     parser.add_argument("--seed", type=int, default=0, help="first simulator seed (default 0)")
     parser.add_argument("--steps", type=int, default=110, help="ticks per episode (default 110)")
+    parser.add_argument(
+        "--board",
+        choices=("python", "c"),
+        default="python",
+        help="the fake robot's board logic, as for roach sim: python, or c (the C firmware in "
+        "the loop)",
+    )
     parser.add_argument("--config", help="controller TOML config, as for roach run")
     parser.add_argument("--jobs", type=int, default=1, help="episodes run in parallel")
     parser.add_argument("--json", metavar="OUT", help="write every episode and summary here")
@@ -98,7 +105,9 @@ def run(args: argparse.Namespace) -> int:
         suite_tasks, pairs = cl.SUITES[args.suite]
         tasks, conditions = list(suite_tasks), [c for _, c in pairs]
     cl.check_inputs(models, tasks, conditions)
-    cases = cl.expand_cases(models, tasks, conditions, args.episodes, args.seed, args.steps)
+    cases = cl.expand_cases(
+        models, tasks, conditions, args.episodes, args.seed, args.steps, board=args.board
+    )
     if args.json:
         _check_writable(Path(args.json))
     progress = None if args.quiet else cl.progress_printer()
@@ -112,6 +121,7 @@ def run(args: argparse.Namespace) -> int:
             print(line)
     if args.json:
         doc = {
+            "board": args.board,
             "cases": len(cases),
             "summaries": [s.__dict__ for s in summaries],
             "comparisons": [
