@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 PIP := $(PY) -m pip
 
-.PHONY: demo test lint unit test-slow test-hardware bench models results eval clean
+.PHONY: demo test lint unit test-slow test-hardware bench models results eval clean firmware fuzz-firmware
 
 $(VENV)/.stamp-demo: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -18,8 +18,9 @@ $(VENV)/.stamp-dev: pyproject.toml
 	$(PIP) install -q -e '.[dev]'
 	touch $@ $(VENV)/.stamp-demo
 
+# make demo BOARD=c runs the C firmware in the loop (needs gcc).
 demo: $(VENV)/.stamp-demo
-	$(VENV)/bin/roach demo
+	$(VENV)/bin/roach demo $(if $(BOARD),--board $(BOARD))
 
 LINTED := robot_contract firmware_bridge onboard offboard_training tools tests
 
@@ -62,6 +63,15 @@ results: $(VENV)/.stamp-dev
 eval: $(VENV)/.stamp-dev
 	$(VENV)/bin/roach eval --suite paper $(SUITE_MODELS) --episodes 10 --jobs 2 \
 		--json runs/eval-paper.json
+
+# The motor board's C firmware for the host, Cortex-M0+ (RP2040) and Cortex-M4, with flash
+# and RAM per target (docs/firmware.md); needs gcc and gcc-arm-none-eabi.
+firmware:
+	$(MAKE) -s -C firmware_bridge/board all
+
+# The sanitizer fuzz of the C firmware for FUZZ_SECONDS of CPU time (default 300; make test runs 3).
+fuzz-firmware:
+	$(MAKE) -s -C firmware_bridge/board fuzz FUZZ_SECONDS=$(or $(FUZZ_SECONDS),300)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -30,7 +30,7 @@ HEADER_LEN = HEADER.size  # 4
 CRC_LEN = CRC.size  # 2
 MAX_PAYLOAD = 240
 MAX_RAW_LEN = HEADER_LEN + MAX_PAYLOAD + CRC_LEN  # 246
-MAX_ENCODED_LEN = MAX_RAW_LEN + 2  # COBS adds one byte per 254, plus one
+MAX_ENCODED_LEN = MAX_RAW_LEN + 1  # COBS adds one byte per 254 (none below 254), plus one
 DELIMITER = b"\x00"
 
 

@@ -117,7 +117,16 @@ class Checks:
             return False, "no telemetry"
         tripped = bool(tel.status_flags & FLAG_WATCHDOG_TRIPPED)
         motors_off = not tel.status_flags & FLAG_MOTORS_ON
-        return tripped and motors_off, f"tripped={tripped} motors_off={motors_off}"
+        # The board's own record: the trip is timeout_ms after the last command, at most
+        # one 1 ms tick later (docs/protocol.md, "Board behaviour").
+        st = self.robot.status()
+        after_ms = ((st.watchdog_trip_us - st.last_command_us) % (1 << 32)) / 1000.0
+        in_bound = st.timeout_ms <= after_ms <= st.timeout_ms + 1.0
+        ok = tripped and motors_off and in_bound
+        return ok, (
+            f"tripped={tripped} motors_off={motors_off}, trip {after_ms:g} ms after the last "
+            f"command (timeout {st.timeout_ms} ms, bound +1 ms)"
+        )
 
     def estop(self) -> tuple[bool, str]:
         self.robot.emergency_stop()

@@ -2,9 +2,11 @@
 
 Each episode runs what ``roach run --lockstep`` runs, on what ``roach sim --clock
 lockstep`` serves, inside this process: a fresh ``SimRobot`` under the condition and
-seed, behind the fake motor board (``FakeFirmware``) on a real pseudo-terminal served by
-a thread (``PtyServer``); the controller talks to it through ``SerialRobot`` (pyserial,
-the real codec) and logs every tick to MCAP. Nothing of the controller is replaced.
+seed, behind the fake motor board on a real pseudo-terminal served by a thread
+(``PtyServer``): the Python fake's state machine (``FakeFirmware``) or, with ``board="c"``,
+the C firmware at its 1 kHz tick (``CFirmware``, as ``roach sim --board c``). The
+controller talks to it through ``SerialRobot`` (pyserial, the real codec) and logs every
+tick to MCAP. Nothing of the controller is replaced.
 
 The score uses the simulator's true pose, not the tracked one (a miscalibrated tracker
 must not grade itself): the path is the one the controller was given (placed at the
@@ -106,6 +108,8 @@ class EvalCase:
     name: str = ""
     """The controller's label in tables; empty: ``model stem:mode[:step]``. Oracles,
     one model file per condition, share the name ``oracle``."""
+    board: str = "python"
+    """The fake robot's board logic: ``python`` (FakeFirmware) or ``c`` (the C firmware)."""
 
 
 @dataclass
@@ -169,20 +173,30 @@ class _TruthRecorder:
         return self._sim.pose()
 
 
-class _InProcessFake:
-    """``roach sim --clock lockstep`` on a pty served by a thread of this process."""
+BOARDS = ("python", "c")
+"""The fake robot's board logic, as ``roach sim --board``."""
 
-    def __init__(self, condition: str, seed: int) -> None:
+
+class _InProcessFake:
+    """``roach sim --clock lockstep [--board c]`` on a pty served by a thread of this process."""
+
+    def __init__(self, condition: str, seed: int, board: str = "python") -> None:
         from firmware_bridge.fake.firmware import FakeFirmware
         from firmware_bridge.fake.server import PtyServer
         from firmware_bridge.sim.robot import SimRobot
 
+        if board not in BOARDS:
+            raise ConfigError(f"--board {board!r} unknown; valid: {', '.join(BOARDS)}")
         self.sim = SimRobot(condition, seed=seed)
         self.recorder = _TruthRecorder(self.sim)
-        self.server = PtyServer(
-            FakeFirmware(self.recorder, lockstep=True), seed=seed, out=io.StringIO(),
-            log=io.StringIO(),
-        )  # fmt: skip
+        firmware: Any
+        if board == "c":
+            from firmware_bridge.fake.c_firmware import CFirmware
+
+            firmware = CFirmware(self.recorder, lockstep=True)
+        else:
+            firmware = FakeFirmware(self.recorder, lockstep=True)
+        self.server = PtyServer(firmware, seed=seed, out=io.StringIO(), log=io.StringIO())
         self.path = self.server.open_pty()  # run() serves this one
         self._thread = threading.Thread(target=self.server.run, name="fake-robot", daemon=True)
         self._thread.start()
@@ -240,7 +254,7 @@ def _scored_episode(case: EvalCase, config: Any, log_dir: str | None) -> Episode
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(log_dir) if log_dir else Path(tmp)
         log_path = folder / _log_name(case)
-        fake = _InProcessFake(case.condition, case.seed)
+        fake = _InProcessFake(case.condition, case.seed, case.board)
         try:
             robot = SerialRobot(fake.path)
             try:
@@ -264,7 +278,8 @@ def _scored_episode(case: EvalCase, config: Any, log_dir: str | None) -> Episode
 
 def _log_name(case: EvalCase) -> str:
     safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in case.condition) or "nominal"
-    return f"{Path(case.model).stem}-{case.mode}-{case.task}-{safe}-s{case.seed}.mcap"
+    board = "" if case.board == "python" else f"-{case.board}"
+    return f"{Path(case.model).stem}-{case.mode}-{case.task}-{safe}-s{case.seed}{board}.mcap"
 
 
 def _score(
@@ -515,12 +530,16 @@ def expand_cases(
     episodes: int,
     seed: int,
     steps: int = 110,
+    board: str = "python",
 ) -> list[EvalCase]:
-    """Every (model, mode) x task x condition x seed (seeds ``seed .. seed + episodes - 1``)."""
+    """Every (model, mode) x task x condition x seed (seeds ``seed .. seed + episodes - 1``),
+    each on ``board`` (``BOARDS``)."""
     if episodes < 1 or episodes > 10_000:
         raise ConfigError(f"--episodes {episodes} out of range; valid: 1 to 10000")
+    if board not in BOARDS:
+        raise ConfigError(f"--board {board!r} unknown; valid: {', '.join(BOARDS)}")
     return [
-        EvalCase(model, mode, task, condition, seed + i, steps, step)
+        EvalCase(model, mode, task, condition, seed + i, steps, step, board=board)
         for model, mode, step in models
         for task in tasks
         for condition in conditions
@@ -539,13 +558,16 @@ def oracle_cases(
     episodes: int,
     seed: int,
     steps: int = 110,
+    board: str = "python",
 ) -> list[EvalCase]:
     """The oracle of every condition that has one in ``folder`` (MB trained on that
     condition, run without adaptation), labelled ``oracle``, on the same seeds."""
     from offboard_training.oracle import has_oracle, oracle_model
 
     return [
-        EvalCase(str(oracle_model(folder, c)), "none", task, c, seed + i, steps, None, ORACLE)
+        EvalCase(
+            str(oracle_model(folder, c)), "none", task, c, seed + i, steps, None, ORACLE, board
+        )
         for task in tasks
         for c in conditions
         if has_oracle(folder, c)

@@ -48,6 +48,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--models", default=str(REPO / "models"), help="folder of the models")
     parser.add_argument("--out", default="runs/demo", help="folder for logs and the plot")
     parser.add_argument("--no-plot", action="store_true", help="skip the trajectory plot")
+    parser.add_argument(
+        "--board",
+        choices=("python", "c"),
+        default="python",
+        help="the fake robot's board logic: python, or c (the C firmware in the loop)",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -74,7 +80,7 @@ def run(args: argparse.Namespace) -> int:
         raise ConfigError(f"--out {args.out}: cannot create the folder ({exc.strerror})") from None
     print(
         f"demo: task {args.task!r}, {args.steps} ticks at 10 Hz, condition "
-        f"{args.condition!r}, simulator seed {args.seed}",
+        f"{args.condition!r}, simulator seed {args.seed}, board {args.board}",
         flush=True,
     )
     rows = []
@@ -121,7 +127,8 @@ def run(args: argparse.Namespace) -> int:
 
 def _episode(c: Contender, args: argparse.Namespace, log: Path) -> None:
     """One lockstep episode: the fake robot in a subprocess, `roach run` in another."""
-    fake = ("--clock", "lockstep", "--condition", args.condition, "--seed", str(args.seed))
+    fake = ("--clock", "lockstep", "--condition", args.condition, "--seed", str(args.seed),
+            "--board", args.board)  # fmt: skip
     with running_fake(*fake, cwd=str(REPO)) as (_sim, port):
         proc = subprocess.run(
             [sys.executable, "-m", "tools.cli", "run", "--port", port, "--model", str(c.model),

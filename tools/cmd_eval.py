@@ -51,6 +51,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--episodes", type=int, default=5, help="seeds per case (default 5)")
     parser.add_argument("--seed", type=int, default=0, help="first simulator seed (default 0)")
     parser.add_argument("--steps", type=int, default=110, help="ticks per episode (default 110)")
+    parser.add_argument(
+        "--board",
+        choices=("python", "c"),
+        default="python",
+        help="the fake robot's board logic, as for roach sim: python, or c (the C firmware in "
+        "the loop)",
+    )
     parser.add_argument("--config", help="controller TOML config, as for roach run")
     parser.add_argument("--jobs", type=int, default=1, help="episodes run in parallel")
     parser.add_argument(
@@ -116,10 +123,12 @@ def run(args: argparse.Namespace) -> int:
 
         check_cluster(args.cluster)
     cl.check_inputs(models, tasks, conditions)
-    cases = cl.expand_cases(models, tasks, conditions, args.episodes, args.seed, args.steps)
+    cases = cl.expand_cases(
+        models, tasks, conditions, args.episodes, args.seed, args.steps, board=args.board
+    )
     if args.oracle:
         cases += cl.oracle_cases(
-            args.oracle, tasks, conditions, args.episodes, args.seed, args.steps
+            args.oracle, tasks, conditions, args.episodes, args.seed, args.steps, args.board
         )
     if args.json:
         _check_writable(Path(args.json))
@@ -142,6 +151,7 @@ def run(args: argparse.Namespace) -> int:
             "code_version": code_version(),
             "suite": args.suite or "",
             "conditions": conditions,
+            "board": args.board,
             "cases": len(cases),
             "summaries": [s.__dict__ for s in summaries],
             "comparisons": [

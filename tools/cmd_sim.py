@@ -13,9 +13,14 @@ import os
 import signal
 import sys
 from types import FrameType
+from typing import TYPE_CHECKING
 
 from firmware_bridge.fake.faults import parse_faults
 from robot_contract.errors import ConfigError
+
+if TYPE_CHECKING:
+    from firmware_bridge.fake.c_firmware import CFirmware
+    from firmware_bridge.fake.firmware import FakeFirmware
 
 HELP = "software-in-the-loop fake robot behind a pseudo-terminal"
 
@@ -27,6 +32,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default="realtime",
         help="realtime: simulation follows the wall clock; lockstep: each set-leg-velocity "
         "command advances 0.1 s and is answered by telemetry + pose (docs/protocol.md)",
+    )
+    parser.add_argument(
+        "--board",
+        choices=("python", "c"),
+        default="python",
+        help="the board logic: python (the fake's state machine) or c (the C firmware of "
+        "firmware_bridge/board at its 1 kHz tick; docs/firmware.md)",
     )
     parser.add_argument("--link", metavar="PATH", help="also make a symlink to the pty here")
     parser.add_argument(
@@ -69,7 +81,13 @@ def run(args: argparse.Namespace) -> int:
         else parse_condition(args.condition)
     )
     sim = SimRobot(condition, seed=args.seed)
-    firmware = FakeFirmware(sim, lockstep=args.clock == "lockstep")
+    firmware: FakeFirmware | CFirmware
+    if args.board == "c":
+        from firmware_bridge.fake.c_firmware import CFirmware
+
+        firmware = CFirmware(sim, lockstep=args.clock == "lockstep")
+    else:
+        firmware = FakeFirmware(sim, lockstep=args.clock == "lockstep")
     server = PtyServer(firmware, faults=faults, link=args.link, seed=args.seed)
 
     def _stop(_signum: int, _frame: FrameType | None) -> None:

@@ -98,6 +98,7 @@ class FakeFirmware:
         self.duty = (0, 0)
         self.telemetry_rate_hz = 0
         self._next_telemetry_ms = 0
+        self._telemetry_start_ms = 0
         self.sample_index = 0
         self.nacks_sent = 0
 
@@ -194,7 +195,7 @@ class FakeFirmware:
                 return ERR_OUT_OF_RANGE
             self.telemetry_rate_hz = msg.rate_hz
             self.sample_index = 0
-            self._next_telemetry_ms = self.tick_ms
+            self._telemetry_start_ms = self._next_telemetry_ms = self.tick_ms
         elif isinstance(msg, StopTelemetry):
             self.telemetry_rate_hz = 0
         return 0
@@ -240,8 +241,9 @@ class FakeFirmware:
                 self.watchdog_trips.append((self.last_command_ms * 1e-3, self.tick_ms * 1e-3))
             if stream and self.telemetry_rate_hz and self.tick_ms >= self._next_telemetry_ms:
                 self._send_telemetry(out)
-                period = 1000.0 / self.telemetry_rate_hz
-                self._next_telemetry_ms = self.tick_ms + max(1, round(period))
+                self._next_telemetry_ms = telemetry_due_ms(
+                    self._telemetry_start_ms, self.sample_index, self.telemetry_rate_hz
+                )
 
     def _feed_watchdog(self) -> None:
         self.last_command_ms = self.tick_ms
@@ -297,6 +299,12 @@ class FakeFirmware:
             "nacks_sent": self.nacks_sent,
             "watchdog_trips": [list(t) for t in self.watchdog_trips],
         }
+
+
+def telemetry_due_ms(start_ms: int, n: int, rate_hz: int) -> int:
+    """Board tick of telemetry sample ``n``: start + round(n x 1000 / rate) ms, halves
+    rounded up, in integers (docs/protocol.md, "Board behaviour")."""
+    return start_ms + (2000 * n + rate_hz) // (2 * rate_hz)
 
 
 def _clamp(v: float) -> float:

@@ -18,11 +18,14 @@ import select
 import sys
 import time
 import tty
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
 
 from firmware_bridge.fake.faults import FaultSpec, FaultyChannel
 from firmware_bridge.fake.firmware import FakeFirmware
 from robot_contract.errors import ConfigError
+
+if TYPE_CHECKING:
+    from firmware_bridge.fake.c_firmware import CFirmware
 
 MAX_PENDING_OUT = 1 << 16
 """Bytes kept for a host that is not reading; beyond this the oldest are dropped."""
@@ -35,7 +38,7 @@ class PtyServer:
 
     def __init__(
         self,
-        firmware: FakeFirmware,
+        firmware: FakeFirmware | CFirmware,
         *,
         faults: FaultSpec | None = None,
         link: str | None = None,

@@ -165,6 +165,12 @@ class SimRobot:
         """The (Kp, Ki, Kd) in force, (left, right), firmware units."""
         return self._drive.pid_gains
 
+    def encoder_counts(self) -> tuple[int, int]:
+        """The leg encoders' raw counts (left, right) now, before ``zero_encoders``: what a
+        board's encoder hardware reads (no noise)."""
+        q = self.data.qpos
+        return round(q[self._qadr[0]] * _COUNTS_PER_RAD), round(q[self._qadr[1]] * _COUNTS_PER_RAD)
+
     def zero_encoders(self) -> None:
         """Makes the current leg positions read zero counts."""
         self._enc_zero[:] = [round(self.data.qpos[a] * _COUNTS_PER_RAD) for a in self._qadr]

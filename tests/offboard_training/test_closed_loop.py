@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 
 from offboard_training import closed_loop as cl
+from robot_contract.errors import ConfigError
 
 REPO = Path(__file__).resolve().parents[2]
 GRBAL, MB = str(REPO / "models" / "grbal.onnx"), str(REPO / "models" / "mb.onnx")
@@ -180,3 +181,32 @@ def test_smoke_suite_runs() -> None:
     rows = [line for line in r.stdout.splitlines() if line.startswith("grbal")]
     assert len(rows) == 4
     assert sum("missing_leg=RF@1" in row for row in rows) == 2
+
+
+def test_roach_eval_with_the_c_board_in_the_loop(tmp_path: Path) -> None:
+    """`roach eval --board c`: a short episode with the C firmware serving the pty runs end
+    to end, the JSON and every case say board c, and the robot follows the path as it does
+    on the Python fake, along a trajectory of its own (the boards' PIDs differ)."""
+    out = tmp_path / "eval.json"
+    r = _roach(
+        "eval", "--model", GRBAL, "--task", "straight", "--episodes", "1", "--steps", "20",
+        "--board", "c", "--json", str(out), "--logs", str(tmp_path), "--quiet",
+    )  # fmt: skip
+    assert r.returncode == 0, r.stderr
+    assert any(line.startswith("grbal:grbal ") for line in r.stdout.splitlines())
+    doc = json.loads(out.read_text())
+    assert doc["board"] == "c"
+    (episode,) = doc["episodes"]
+    assert episode["case"]["board"] == "c" and len(episode["costs"]) == 20
+    assert episode["stopped_by"] is None and episode["mean_distance_m"] < 0.05
+    assert len(list(tmp_path.glob("*-s0-c.mcap"))) == 1
+    python = cl.run_episode(cl.EvalCase(GRBAL, "grbal", "straight", "", 0, steps=20))
+    assert python.case.board == "python"
+    assert abs(episode["progress_m"] - python.progress_m) < 0.1 * python.progress_m
+    assert episode["xy"] != [list(p) for p in python.xy]
+
+
+def test_unknown_board_is_refused_before_any_episode() -> None:
+    """A board name the fake robot does not have: a ConfigError listing the valid ones."""
+    with pytest.raises(ConfigError, match="--board 'rust' unknown; valid: python, c"):
+        cl.expand_cases([(GRBAL, "grbal", None)], ["straight"], [""], 1, 0, board="rust")
