@@ -29,6 +29,7 @@ from onboard.logging_mcap import LOG_FORMAT_VERSION, TOPIC_RUN, TickLogWriter
 from onboard.loop import Controller, build_controller, load_controller_model
 from onboard.model import LoadedModel
 from onboard.replay_check import replay_record
+from onboard.run_observers import RunObservers
 from onboard.tasks import TASKS
 from onboard.tick_record import LoopResult
 from onboard.warmup import warm_up
@@ -59,6 +60,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "require that clock (exit 2 if the board runs the other)",
     )
     parser.add_argument("--lockstep", action="store_true", help="same as --clock lockstep")
+    parser.add_argument("--quiet", action="store_true", help="no status line on the terminal")
+    parser.add_argument(
+        "--live",
+        nargs="?",
+        type=int,
+        const=8765,
+        metavar="PORT",
+        help="serve the run to Foxglove on ws://127.0.0.1:PORT (default 8765; the `live` extra)",
+    )
+    parser.add_argument("--live-host", default="127.0.0.1", help="address --live binds to")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -80,6 +91,7 @@ def run(args: argparse.Namespace) -> int:
         robot.close()
         raise ConfigError(f"cannot write the log {log_path}: {exc.strerror or exc}") from None
     ctl = build_controller(robot, model, cfg, log=log, lockstep=lockstep)
+    watchers = attach_observers(ctl, args, robot, log)
     signals: dict[str, int] = {}
 
     def on_signal(signum: int, _frame: FrameType | None) -> None:
@@ -94,9 +106,11 @@ def run(args: argparse.Namespace) -> int:
         warm_up(model, ctl.adapter, ctl.objective, cfg)
         hello = ctl.start(cfg.link.hello_timeout_s, cfg.link.telemetry_rate_hz)
         log.write(TOPIC_RUN, run_record(cfg, model, hello, ctl, lockstep))
+        watchers.started()
         result = ctl.run(cfg.loop.steps)
     finally:
         ctl.shutdown()
+        watchers.close()
         robot.close()
         log.close(None if result is None else result.as_dict())
         for s, h in old.items():
@@ -125,6 +139,19 @@ def open_robot(cfg: ControllerConfig) -> Robot:
         return SerialRobot(port, baudrate=cfg.link.baud)
     except LinkError as exc:
         raise PortNotFoundError(str(exc)) from None
+
+
+def attach_observers(
+    ctl: Controller, args: argparse.Namespace, robot: Robot, log: TickLogWriter
+) -> RunObservers:
+    """The service watchdog, the status line and (``--live``) the live view; closes the
+    robot and the log if the live view cannot start."""
+    try:
+        return RunObservers(ctl, quiet=args.quiet, live_port=args.live, live_host=args.live_host)
+    except (RoachError, ImportError):
+        robot.close()
+        log.close()
+        raise
 
 
 def clock_of_board(robot: Robot, cfg: ControllerConfig, asked: str) -> bool:
