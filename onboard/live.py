@@ -28,25 +28,13 @@ from typing import Any
 import numpy as np
 
 from onboard.loop import Controller
+from onboard.pose_log import quaternion
 from onboard.tick_record import TickRecord
 from robot_contract.errors import ConfigError
 
 PLAN_EVERY_S = 0.2
 """How often the planned trajectory is rolled out and sent (it costs a model rollout)."""
 PATH_EVERY_S = 1.0
-
-
-def quaternion(roll: float, pitch: float, yaw: float) -> tuple[float, float, float, float]:
-    """(x, y, z, w) of the rotation yaw about z, then pitch about y, then roll about x."""
-    cr, sr = math.cos(roll / 2), math.sin(roll / 2)
-    cp, sp = math.cos(pitch / 2), math.sin(pitch / 2)
-    cy, sy = math.cos(yaw / 2), math.sin(yaw / 2)
-    return (
-        sr * cp * cy - cr * sp * sy,
-        cr * sp * cy + sr * cp * sy,
-        cr * cp * sy - sr * sp * cy,
-        cr * cp * cy + sr * sp * sy,
-    )
 
 
 def planned_xy(ctl: Controller, state: np.ndarray, params: np.ndarray, seq: np.ndarray) -> list:

@@ -1,5 +1,6 @@
-"""What watches a ``roach run`` besides its log: the service manager's watchdog, the
-terminal status line and the live view, each a ``Controller.observers`` entry.
+"""What watches a ``roach run`` besides its tick log: the pose and path in Foxglove's
+schemas in the same log, the service manager's watchdog, the terminal status line and
+the live view, each a ``Controller.observers`` entry.
 
 None of them is needed to drive: without ``NOTIFY_SOCKET`` the notifier does nothing,
 the status line draws only on a terminal, and the live view (``--live``, the ``live``
@@ -10,8 +11,10 @@ from __future__ import annotations
 
 import sys
 
+from onboard.logging_mcap import TickLogWriter
 from onboard.loop import Controller
 from onboard.notify import Notifier
+from onboard.pose_log import PoseLogger
 from onboard.status_line import StatusLine
 
 
@@ -22,12 +25,15 @@ class RunObservers:
         self,
         ctl: Controller,
         *,
+        log: TickLogWriter | None = None,
         quiet: bool = False,
         live_port: int | None = None,
         live_host: str = "127.0.0.1",
     ) -> None:
         self.notifier = Notifier.from_env()
         ctl.observers.append(lambda _rec: self.notifier.watchdog())
+        if log is not None:
+            ctl.observers.append(PoseLogger(ctl, log))
         self.status: StatusLine | None = None
         if not quiet and sys.stderr.isatty():
             self.status = StatusLine(sys.stderr)

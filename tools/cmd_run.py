@@ -147,7 +147,9 @@ def attach_observers(
     """The service watchdog, the status line and (``--live``) the live view; closes the
     robot and the log if the live view cannot start."""
     try:
-        return RunObservers(ctl, quiet=args.quiet, live_port=args.live, live_host=args.live_host)
+        return RunObservers(
+            ctl, log=log, quiet=args.quiet, live_port=args.live, live_host=args.live_host
+        )
     except (RoachError, ImportError):
         robot.close()
         log.close()

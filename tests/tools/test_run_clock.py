@@ -4,10 +4,12 @@ does not run is one line and exit code 2, both ways, before anything is logged."
 from __future__ import annotations
 
 import itertools
+import json
 from pathlib import Path
 
 import pytest
 from cli_helpers import fake_robot, run_roach
+from mcap.reader import make_reader
 
 from onboard.board_clock import ClockMismatchError, board_clock, pick_clock
 from onboard.logging_mcap import read_log
@@ -17,7 +19,8 @@ def test_lockstep_board_runs_lockstep_without_a_flag(
     random_model_file: Path, tmp_path: Path
 ) -> None:
     """Against `roach sim --clock lockstep`, no flag: a lockstep run, every tick planned on a
-    sample 0.1 s of simulated time after the previous one."""
+    sample 0.1 s of simulated time after the previous one. The log also holds the pose of
+    every tick and the path once in Foxglove's well-known schemas."""
     log_path = tmp_path / "run.mcap"
     with fake_robot("--clock", "lockstep", "--seed", "0") as (_sim, pty):
         res = run_roach(
@@ -31,6 +34,16 @@ def test_lockstep_board_runs_lockstep_without_a_flag(
     stamps = [t["telemetry"]["timestamp_us"] for t in log.ticks]
     assert [b - a for a, b in itertools.pairwise(stamps)] == [100_000] * 11
     assert all(t["command"]["kind"] == "plan" for t in log.ticks)
+    with open(log_path, "rb") as f:
+        msgs = [(sch.name, ch.topic, json.loads(m.data)) for sch, ch, m in
+                make_reader(f).iter_messages(topics=["/roach/pose", "/roach/path"])]  # fmt: skip
+    poses = [m for name, topic, m in msgs if topic == "/roach/pose"]
+    paths = [m for name, topic, m in msgs if topic == "/roach/path"]
+    assert {name for name, topic, _ in msgs if topic == "/roach/pose"} == {"foxglove.PoseInFrame"}
+    assert len(poses) == 12 and len(paths) == 1 and len(paths[0]["poses"]) >= 2
+    first = log.ticks[0]["pose"]
+    assert poses[0]["pose"]["position"] == {"x": first["x"], "y": first["y"], "z": first["z"]}
+    assert abs(sum(v * v for v in poses[0]["pose"]["orientation"].values()) - 1) < 1e-9
 
 
 @pytest.mark.parametrize(
