@@ -18,11 +18,13 @@ from mcap.exceptions import McapError
 
 from onboard.adaptation import MODES, Adapter
 from onboard.blas import set_blas_threads
+from onboard.config import ControllerConfig
 from onboard.logging_mcap import RunLog, jsonable, read_log
 from onboard.loop import load_controller_model
 from onboard.model import load_model
-from onboard.replay import replay_adaptation, replay_summary, summary_text
+from onboard.replay import replay_adaptation, replay_summary, replay_totals, summary_text
 from onboard.replay_check import check_log, logged_config
+from onboard.replay_outputs import plot_log, write_dataset
 from robot_contract.errors import ConfigError
 
 HELP = "replay a logged run offline"
@@ -41,6 +43,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "reproduced exactly (names the first tick that is not)",
     )
     parser.add_argument("--json", metavar="OUT", help="also write the results as JSON here")
+    parser.add_argument(
+        "--plot", metavar="OUT.png", help="path vs target, commands, adaptation loss, step times"
+    )
+    parser.add_argument(
+        "--to-dataset", metavar="DIR", help="write the logged transitions as a training dataset"
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -52,6 +60,9 @@ def run(args: argparse.Namespace) -> int:
     except McapError as exc:
         raise ConfigError(f"log {path}: not an MCAP log ({type(exc).__name__})") from None
     print(summary_text(path, log))
+    if args.to_dataset:
+        n_ep, n_tr = write_dataset(log, path, Path(args.to_dataset))
+        print(f"dataset {args.to_dataset}: {n_ep} episodes, {n_tr} transitions")
     if args.check:
         return _check(args, log)
     run_info = log.run or {}
@@ -73,7 +84,13 @@ def run(args: argparse.Namespace) -> int:
             )
     print(replay_summary(rows, model_path, mode, adapter.M))
     if args.json:
-        _write_json(args.json, {"adaptation": [asdict(r) for r in rows]})
+        _write_json(args.json, {"adaptation": [asdict(r) for r in rows],
+                                "total": replay_totals(rows)})  # fmt: skip
+    if args.plot:
+        cfg = logged_config(log) if log.run else ControllerConfig()
+        title = f"{path.name}: {Path(model_path).name}, mode {mode}"
+        plot_log(log, cfg, rows, Path(args.plot), title)
+        print(f"plot: {args.plot}")
     return 0
 
 

@@ -9,7 +9,7 @@ import shutil
 from pathlib import Path
 
 import pytest
-from cli_helpers import fake_robot, run_roach
+from cli_helpers import SHIPPED_GRBAL, fake_robot, run_roach
 
 from onboard.logging_mcap import TOPIC_RUN, TOPIC_SUMMARY, TOPIC_TICK, TickLogWriter, read_log
 
@@ -82,3 +82,30 @@ def test_log_cut_short_is_reproduced_up_to_its_last_tick(
     res = run_roach("replay", str(cut), "--check")
     assert res.returncode == 0, res.stdout + res.stderr
     assert f"replay check: {n} ticks, every command reproduced exactly" in res.stdout
+
+
+def test_to_dataset_plot_and_counterfactual_model(lockstep_log: Path, tmp_path: Path) -> None:
+    """--to-dataset writes the 29 transitions of the 30 planned ticks in the training
+    format (read back by the training loader); --plot writes a PNG; --model OTHER --mode
+    gives per-tick and total prediction errors with and without adaptation."""
+    from offboard_training.dataset import load_dataset
+
+    out = tmp_path / "r.json"
+    res = run_roach(
+        "replay", str(lockstep_log), "--model", str(SHIPPED_GRBAL), "--mode", "grbal",
+        "--quiet", "--to-dataset", str(tmp_path / "ds"), "--plot", str(tmp_path / "r.png"),
+        "--json", str(out),
+    )  # fmt: skip
+    print(res.stdout)
+    assert res.returncode == 0, res.stderr
+    episodes, summary = load_dataset([tmp_path / "ds"])
+    assert summary["episodes"] == 1 and summary["transitions"] == 29
+    log = read_log(lockstep_log)
+    assert episodes[0].states[0].tolist() == log.ticks[0]["state"]
+    assert episodes[0].actions[3].tolist() == [
+        log.ticks[3]["command"]["left_rev_s"], log.ticks[3]["command"]["right_rev_s"]
+    ]  # fmt: skip
+    assert (tmp_path / "r.png").read_bytes()[:4] == b"\x89PNG"
+    data = json.loads(out.read_text())
+    assert len(data["adaptation"]) == 30 and data["total"]["scored_ticks"] == 29
+    assert data["total"]["next_meta"] > 0 and data["total"]["next_adapted"] > 0
