@@ -28,6 +28,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--model", required=True)
     parser.add_argument("--config")
     args = parser.parse_args(argv)
+    # Group-writable: the service user (in the cache folder's group) must be able to
+    # write there too, or Numba will not use the folder (docs/deploy.md).
+    os.umask(0o002)
     try:
         cfg = load_config(args.config)
         model = load_controller_model(args.model, cfg)
