@@ -28,6 +28,13 @@ pytestmark = pytest.mark.timeout(600)
 SSHD = shutil.which("sshd") or ("/usr/sbin/sshd" if Path("/usr/sbin/sshd").exists() else None)
 
 
+@pytest.fixture(scope="module")
+def robot_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One deployment folder for the module's deploys: Numba keys its cache by the path the
+    code is imported from, so only the first deploy compiles the kernels."""
+    return tmp_path_factory.mktemp("deploy") / "robot"
+
+
 def _current(root: Path) -> str:
     return os.readlink(root / "current").split("/")[-1]
 
@@ -74,11 +81,11 @@ def _install(target: Target, bundle: Path) -> subprocess.CompletedProcess[str]:
     )  # fmt: skip
 
 
-def test_local_folder_deploy_verify_rollback_and_refusals(tmp_path: Path) -> None:
+def test_local_folder_deploy_verify_rollback_and_refusals(robot_root: Path, tmp_path: Path) -> None:
     """Two deploys to a folder: each verified and activated, the first kept as previous;
     --verify passes, then names a changed file (exit 1); --rollback switches back; a
     tampered and an incomplete bundle are refused (exit 2) and `current` stays."""
-    root = tmp_path / "robot"
+    root = robot_root
     first = _deploy(str(root), "--config", str(_config(tmp_path, 50)))
     print(first.stdout)
     assert first.returncode == 0, first.stderr
@@ -117,6 +124,10 @@ def test_local_folder_deploy_verify_rollback_and_refusals(tmp_path: Path) -> Non
         assert len(res.stderr.strip().splitlines()) == 1
         assert _current(root) == a
     assert _deploy(str(root), "--verify").returncode == 0
+    env = {"PATH": "/usr/bin:/bin", "PYTHONPATH": str(root / "current" / "code")}
+    cli = subprocess.run([sys.executable, "-m", "tools.cli", "run", "--help"], cwd="/", env=env,
+                         capture_output=True, text=True, timeout=60)  # fmt: skip
+    assert cli.returncode == 0 and "--port" in cli.stdout, cli.stderr  # the bundle runs alone
 
 
 def test_rollback_without_a_previous_bundle_is_one_line(tmp_path: Path) -> None:
@@ -187,17 +198,19 @@ def sshd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sshd]:
         proc.wait(timeout=10)
 
 
-def test_ssh_deploy_verify_rollback_and_refusals(sshd: Sshd, tmp_path: Path) -> None:
+def test_ssh_deploy_verify_rollback_and_refusals(
+    sshd: Sshd, robot_root: Path, tmp_path: Path
+) -> None:
     """Over ssh to the test's sshd: deploy, deploy again, verify, roll back; a tampered
     bundle copied over is refused and `current` stays; all through the system's OpenSSH."""
-    root = tmp_path / "robot"
+    root = robot_root
     dest = f"{sshd.user}@127.0.0.1:{root}"
-    first = _deploy(dest, "--config", str(_config(tmp_path, 50)), *sshd.args())
+    first = _deploy(dest, "--config", str(_config(tmp_path, 70)), *sshd.args())
     print(first.stdout, first.stderr)
     assert first.returncode == 0, first.stderr
     a = _current(root)
     assert f"copied to {sshd.user}@127.0.0.1:{root}/incoming/{a}" in first.stdout
-    second = _deploy(dest, "--config", str(_config(tmp_path, 60)), *sshd.args())
+    second = _deploy(dest, "--config", str(_config(tmp_path, 80)), *sshd.args())
     assert second.returncode == 0, second.stderr
     b = _current(root)
     verify = _deploy(dest, "--verify", *sshd.args())

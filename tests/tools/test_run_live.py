@@ -96,10 +96,11 @@ def test_tick_time_with_and_without_the_live_view(random_model_file: Path, tmp_p
     rounds, alternating, the lower of each kept: the machine is shared)."""
     times: dict[str, float] = {}
     rounds = [("without", []), ("with", ["--live", str(_free_port())])] * 2
+    steps = "60"
     for name, extra in rounds:
         with fake_robot("--clock", "lockstep", "--seed", "0") as (_sim, pty):
             res = run_roach(
-                "run", "--port", pty, "--model", str(random_model_file), "--steps", STEPS,
+                "run", "--port", pty, "--model", str(random_model_file), "--steps", steps,
                 "--log", str(tmp_path / f"{name}.mcap"), *extra,
             )  # fmt: skip
         times[name] = min(times.get(name, float("inf")), _tick_p50(res))
