@@ -48,8 +48,7 @@ def test_lockstep_board_runs_lockstep_without_a_flag(
 
 @pytest.mark.parametrize(
     ("board", "flags"),
-    [("lockstep", ["--clock", "realtime"]), ("realtime", ["--lockstep"]),
-     ("realtime", ["--clock", "lockstep"])],
+    [("lockstep", ["--clock", "realtime"]), ("realtime", ["--lockstep"])],
 )  # fmt: skip
 def test_clock_mismatch_is_one_line_exit_2(
     board: str, flags: list[str], random_model_file: Path, tmp_path: Path
