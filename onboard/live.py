@@ -13,8 +13,9 @@ A Foxglove WebSocket server (the ``foxglove-sdk`` package, the ``live`` extra; b
 | ``/roach/timing`` | JSON | step time (adapt + plan) and the whole tick, ms |
 
 The tick never waits for it: ``publish`` (a ``Controller.observers`` entry) only puts a
-few numbers on a bounded queue; a thread of its own encodes and sends them, and drops
-the oldest when it falls behind. Nothing in the loop needs it to drive.
+few numbers on a bounded queue, at most ``MAX_RATE_HZ`` times a second; a thread of its
+own encodes and sends them, and drops the oldest when it falls behind. Nothing in the
+loop needs it to drive.
 """
 
 from __future__ import annotations
@@ -32,7 +33,11 @@ from onboard.pose_log import quaternion
 from onboard.tick_record import TickRecord
 from robot_contract.errors import ConfigError
 
-PLAN_EVERY_S = 0.2
+MAX_RATE_HZ = 20.0
+"""Ticks published per second at most: every tick on the robot (10 Hz); a lockstep run
+ticks far faster than a viewer can follow, and each sample sent is work for the live
+thread that competes with the tick for the interpreter."""
+PLAN_EVERY_S = 0.5
 """How often the planned trajectory is rolled out and sent (it costs a model rollout)."""
 PATH_EVERY_S = 1.0
 
@@ -80,6 +85,7 @@ class LiveView:
         self._stop = threading.Event()
         self._want_plan = True
         self._last_path = -math.inf
+        self._last_publish = -math.inf
         self.published = 0
         # Compile (or load) the model's forward kernel now, not on the thread during a tick.
         planned_xy(ctl, np.zeros(24), ctl.adapter.meta_params, np.full((1, 2), 5.0))
@@ -89,6 +95,10 @@ class LiveView:
     # -- on the tick: a few numbers onto the queue -----------------------------------------
 
     def publish(self, rec: TickRecord) -> None:
+        now = time.monotonic()
+        if now - self._last_publish < 1.0 / MAX_RATE_HZ:
+            return
+        self._last_publish = now
         item: dict[str, Any] = {"tick": rec.tick, "t_ns": time.time_ns()}
         if rec.pose is not None:
             p = rec.pose.value

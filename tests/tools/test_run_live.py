@@ -21,7 +21,7 @@ from onboard.logging_mcap import read_log
 websockets = pytest.importorskip("websockets")
 pytest.importorskip("foxglove")
 
-STEPS = "120"
+STEPS = "200"
 
 
 def _free_port() -> int:
@@ -84,7 +84,7 @@ def test_live_client_receives_poses_during_a_lockstep_run(
     assert proc.returncode == 0, err
     assert f"roach run: {STEPS} ticks" in out
     assert channel["schemaName"] == "foxglove.PoseInFrame"
-    assert len(payloads) >= 10 and all(payloads)
+    assert len(payloads) >= 5 and all(payloads)  # at most 20 a second, the run takes seconds
 
 
 def _tick_ms(res: subprocess.CompletedProcess[str], log: Path) -> list[float]:
