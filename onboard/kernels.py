@@ -28,7 +28,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import numpy as np
-from numba import njit
+
+from onboard.jit import cached_njit
 
 # Reassociation lets LLVM vectorise the dot products; no "nnan"/"ninf", so a NaN in the
 # data still reaches the loss and the adaptation guard sees it.
@@ -115,7 +116,7 @@ def forward_blas(
     return out
 
 
-@njit(cache=True, fastmath=_FASTMATH, nogil=True)
+@cached_njit(fastmath=_FASTMATH, nogil=True)
 def bias_act_nb(dst: np.ndarray, b: np.ndarray, relu: bool) -> None:  # pragma: no cover - compiled
     """In place: dst[r, c] += b[c], then max(., 0) if relu. dst [n, m], b [m]."""
     n, m = dst.shape
@@ -132,7 +133,7 @@ def bias_act_nb(dst: np.ndarray, b: np.ndarray, relu: bool) -> None:  # pragma: 
 # ---------------------------------------------------------------------------------------
 
 
-@njit(cache=True, fastmath=_FASTMATH)
+@cached_njit(fastmath=_FASTMATH)
 def _dense(
     src: np.ndarray, w: np.ndarray, b: np.ndarray, dst: np.ndarray, relu: bool
 ) -> None:  # pragma: no cover - compiled
@@ -149,7 +150,7 @@ def _dense(
             dst[r, o] = s
 
 
-@njit(cache=True, fastmath=_FASTMATH)
+@cached_njit(fastmath=_FASTMATH)
 def forward_nb(  # pragma: no cover - compiled
     theta: np.ndarray, dims: np.ndarray, xn: np.ndarray, out: np.ndarray, acts: np.ndarray
 ) -> None:
@@ -180,7 +181,7 @@ def forward_nb(  # pragma: no cover - compiled
             src = dst
 
 
-@njit(cache=True, fastmath=_FASTMATH)
+@cached_njit(fastmath=_FASTMATH)
 def mse_loss_nb(  # pragma: no cover - compiled
     theta: np.ndarray,
     dims: np.ndarray,
@@ -200,7 +201,7 @@ def mse_loss_nb(  # pragma: no cover - compiled
     return s / (n * m)
 
 
-@njit(cache=True, fastmath=_FASTMATH)
+@cached_njit(fastmath=_FASTMATH)
 def loss_and_grad_nb(  # pragma: no cover
     theta: np.ndarray,
     dims: np.ndarray,
@@ -279,7 +280,7 @@ def loss_and_grad_nb(  # pragma: no cover
     return loss
 
 
-@njit(cache=True, fastmath=_FASTMATH)
+@cached_njit(fastmath=_FASTMATH)
 def sgd_step_nb(  # pragma: no cover
     theta: np.ndarray,
     dims: np.ndarray,

@@ -95,6 +95,9 @@ SCHEMAS: dict[str, tuple[str, dict[str, Any]]] = {
         },
     ),
     TOPIC_SUMMARY: ("roach.Summary", {"type": "object"}),
+    # Foxglove's well-known schemas (onboard/pose_log.py), so the 3D panel draws the run.
+    "/roach/pose": ("foxglove.PoseInFrame", {"title": "foxglove.PoseInFrame", "type": "object"}),
+    "/roach/path": ("foxglove.PosesInFrame", {"title": "foxglove.PosesInFrame", "type": "object"}),
 }
 
 

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import contextlib
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -95,6 +96,9 @@ class Controller:
         self.result = LoopResult()
         self._stop_reason: str | None = None
         self._shut_down = False
+        self.observers: list[Callable[[TickRecord], None]] = []
+        """Called with each tick's record before it is logged (the service watchdog, the
+        live view, the status line): each must return at once, its time is the tick's."""
 
     def request_stop(self, reason: str) -> None:
         """Ends the episode within one control period. Safe to call from a signal handler."""
@@ -230,6 +234,8 @@ class Controller:
             self.result.overruns += 1
             self._count(rec, safety.OVERRUN, f"{rec.late_s * 1e3:.1f} ms")
         self.result.ticks = rec.tick + 1
+        for observe in self.observers:
+            observe(rec)
         if self.log is not None:
             rec.tick_s = time.monotonic() - rec.t_start_s
             self.log.write(TOPIC_TICK, rec.message())

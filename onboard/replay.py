@@ -137,6 +137,24 @@ def summary_text(path: Path, log: RunLog) -> str:
     return "\n".join(lines)
 
 
+def replay_totals(rows: list[ReplayRow]) -> dict[str, float | int]:
+    """Means over the replay: window losses, and next-step errors (ticks that have one)."""
+
+    def mean(xs: list[float]) -> float:
+        a = np.array([x for x in xs if math.isfinite(x)])
+        return float(a.mean()) if a.size else math.nan
+
+    scored = [r for r in rows if math.isfinite(r.next_meta)]
+    return {
+        "ticks": len(rows),
+        "scored_ticks": len(scored),
+        "window_before": mean([r.window_before for r in rows]),
+        "window_after": mean([r.window_after for r in rows]),
+        "next_meta": mean([r.next_meta for r in scored]),
+        "next_adapted": mean([r.next_adapted for r in scored]),
+    }
+
+
 def replay_summary(rows: list[ReplayRow], model_path: str, mode: str, m: int) -> str:
     """One line: mean window losses before and after adaptation, and mean next-step errors
     with the meta-learned and the adapted parameters (ticks that have a next step)."""

@@ -23,8 +23,8 @@ import math
 from dataclasses import dataclass, field
 
 import numpy as np
-from numba import njit
 
+from onboard.jit import cached_njit
 from robot_contract.errors import ConfigError
 
 TASKS: tuple[str, ...] = ("straight", "left", "right", "zigzag", "circle", "figure8")
@@ -228,7 +228,7 @@ def _arc(center: tuple[float, float], r: float, a0: float, a1: float) -> np.ndar
     return np.column_stack([center[0] + r * np.cos(a), center[1] + r * np.sin(a)])
 
 
-@njit(cache=True)
+@cached_njit()
 def _project(  # pragma: no cover - compiled
     xy: np.ndarray,
     yaw: np.ndarray,
@@ -255,7 +255,7 @@ def _project(  # pragma: no cover - compiled
         herr[k] = abs(e)
 
 
-@njit(cache=True)
+@cached_njit()
 def _nearest(  # pragma: no cover - compiled
     px: float, py: float, seg: np.ndarray, seg_s0: np.ndarray, i_lo: int, i_hi: int
 ) -> tuple[float, float, int]:
@@ -282,7 +282,7 @@ def _nearest(  # pragma: no cover - compiled
     return best, best_s, best_i
 
 
-@njit(cache=True)
+@cached_njit()
 def _trajectory_cost(  # pragma: no cover - compiled
     ps: np.ndarray,
     seg: np.ndarray,

@@ -35,6 +35,10 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     ),
     "replay": ("tools.cmd_replay", "replay a logged run offline"),
     "hil": ("tools.cmd_hil", "hardware-in-the-loop checks against a robot on a port"),
+    "deploy": (
+        "tools.cmd_deploy",
+        "bundle, copy, verify and activate the onboard code on the robot",
+    ),
     "bench": ("tools.cmd_bench", "benchmarks that print numbers"),
 }
 

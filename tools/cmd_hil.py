@@ -1,20 +1,28 @@
-"""``roach hil``: hardware-in-the-loop checks of a robot on a serial port.
+"""``roach hil``: the hardware-in-the-loop suite against a robot on a serial port.
 
-Runs the checks of firmware_bridge/hil.py (link, telemetry rate, pose, drive on a stand,
-watchdog, emergency stop, range) against the robot on ``--port``; works the same against
-the fake (``roach sim --clock realtime``). Prints one line per check and exits 1 if any
-failed; the motors are stopped on every exit path.
+Runs the checks of firmware_bridge/hil.py (handshake, telemetry rate and sequence,
+pose, setpoint round trip, encoder direction and counts per revolution, command
+timeout, emergency-stop latch, range) and then a short closed-loop run of the shipped
+model (onboard/hil_closed_loop.py) against the robot on ``--port``; works the same
+against the fake (``roach sim --clock realtime``, broken boards with ``--faults``).
+Prints a report to paste into a lab notebook (each figure with its bound, PASS or
+FAIL per check), ``--json OUT`` writes it for machines; exits 1 if any check failed.
+The motors are stopped on every exit path.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
+import time
+from pathlib import Path
 
-from firmware_bridge.hil import CheckResult, HilSettings, run_checks
+from firmware_bridge.hil import Check, CheckResult, HilSettings, run_checks
 from firmware_bridge.serial_robot import SerialRobot
 from robot_contract.errors import ConfigError
 
 HELP = "hardware-in-the-loop checks against a robot on a port"
+SHIPPED_MODEL = Path(__file__).resolve().parents[1] / "models" / "grbal.onnx"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -24,11 +32,20 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--rate-hz", type=float, default=100.0, help="telemetry rate to ask for (default 100)"
     )
     parser.add_argument(
-        "--leg-rev-s", type=float, default=4.0, help="setpoint of the drive check (default 4)"
+        "--leg-rev-s", type=float, default=4.0, help="setpoint of the drive checks (default 4)"
     )
     parser.add_argument(
         "--timeout-ms", type=int, default=250, help="command timeout to arm (default 250)"
     )
+    parser.add_argument(
+        "--model",
+        default=str(SHIPPED_MODEL),
+        help="model of the closed-loop check (default: the shipped models/grbal.onnx)",
+    )
+    parser.add_argument(
+        "--no-closed-loop", action="store_true", help="skip the closed-loop run of the model"
+    )
+    parser.add_argument("--json", metavar="OUT", help="also write the report as JSON here")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -36,18 +53,48 @@ def run(args: argparse.Namespace) -> int:
         raise ConfigError(f"--rate-hz {args.rate_hz:g} out of range; valid: (0, 1000]")
     if not 2.0 <= args.leg_rev_s <= 9.0:
         raise ConfigError(f"--leg-rev-s {args.leg_rev_s:g} out of range; valid: [2, 9]")
+    if not 10 <= args.timeout_ms <= 10_000:
+        raise ConfigError(f"--timeout-ms {args.timeout_ms} out of range; valid: [10, 10000]")
+    extra: list[tuple[str, Check]] = []
+    robot = SerialRobot(args.port, baudrate=args.baud)
+    if not args.no_closed_loop:
+        from onboard.config import ControllerConfig
+        from onboard.hil_closed_loop import closed_loop_check
+        from onboard.loop import load_controller_model
+
+        load_controller_model(args.model, ControllerConfig())  # a bad model fails first
+        extra.append(("closed_loop", lambda: closed_loop_check(robot, args.model)))
     settings = HilSettings(
         rate_hz=args.rate_hz, leg_rev_s=args.leg_rev_s, timeout_ms=args.timeout_ms
     )
-    results: list[CheckResult] = []
-    robot = SerialRobot(args.port, baudrate=args.baud)
-    with robot:
-        for r in run_checks(robot, settings):
-            results.append(r)
-            print(f"{'PASS' if r.ok else 'FAIL'} {r.name:<10} {r.detail}", flush=True)
-    failed = [r.name for r in results if not r.ok]
+    started = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime())
     print(
-        f"{len(results) - len(failed)} of {len(results)} checks passed"
-        + (f"; failed: {', '.join(failed)}" if failed else "")
+        f"roach hil report, {started}, port {args.port}: telemetry {settings.rate_hz:g} Hz, "
+        f"setpoint {settings.leg_rev_s:g} rev/s, command timeout {settings.timeout_ms} ms",
+        flush=True,
     )
+    results: list[CheckResult] = []
+    with robot:
+        for r in run_checks(robot, settings, extra):
+            results.append(r)
+            print(f"{'PASS' if r.ok else 'FAIL'} {r.name:<15} {r.detail}", flush=True)
+    failed = [r.name for r in results if not r.ok]
+    planned = 8 + len(extra)
+    print(
+        f"{len(results) - len(failed)} of {planned} checks passed"
+        + (f"; failed: {', '.join(failed)}" if failed else "")
+        + (f"; {planned - len(results)} not run" if len(results) < planned else "")
+    )
+    if args.json:
+        report = {
+            "started": started,
+            "port": args.port,
+            "settings": settings.__dict__,
+            "passed": not failed and len(results) == planned,
+            "checks": [r.as_dict() for r in results],
+        }
+        try:
+            Path(args.json).write_text(json.dumps(report, indent=1) + "\n", encoding="utf-8")
+        except OSError as exc:
+            raise ConfigError(f"--json {args.json}: cannot write ({exc.strerror or exc})") from None
     return 1 if failed else 0

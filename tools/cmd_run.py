@@ -23,14 +23,17 @@ from typing import Any
 from firmware_bridge.robot import Robot
 from onboard.adaptation import MODES
 from onboard.blas import set_blas_threads
+from onboard.board_clock import CLOCKS, pick_clock
 from onboard.config import ControllerConfig, describe, load_config, with_overrides
 from onboard.logging_mcap import LOG_FORMAT_VERSION, TOPIC_RUN, TickLogWriter
 from onboard.loop import Controller, build_controller, load_controller_model
 from onboard.model import LoadedModel
+from onboard.replay_check import replay_record
+from onboard.run_observers import RunObservers
 from onboard.tasks import TASKS
 from onboard.tick_record import LoopResult
 from onboard.warmup import warm_up
-from robot_contract.errors import ConfigError, LinkError
+from robot_contract.errors import ConfigError, LinkError, RoachError
 
 HELP = "the onboard controller: adapt, plan and drive the robot"
 
@@ -50,10 +53,23 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--mode", help=f"adaptation: {', '.join(MODES)}")
     parser.add_argument("--log", help="MCAP log path (default runs/run-<time>.mcap)")
     parser.add_argument(
-        "--lockstep",
-        action="store_true",
-        help="for `roach sim --clock lockstep`: tick on each new sample, not the wall clock",
+        "--clock",
+        choices=CLOCKS,
+        default="auto",
+        help="auto (default): the clock the board's hello names; realtime or lockstep: "
+        "require that clock (exit 2 if the board runs the other)",
     )
+    parser.add_argument("--lockstep", action="store_true", help="same as --clock lockstep")
+    parser.add_argument("--quiet", action="store_true", help="no status line on the terminal")
+    parser.add_argument(
+        "--live",
+        nargs="?",
+        type=int,
+        const=8765,
+        metavar="PORT",
+        help="serve the run to Foxglove on ws://127.0.0.1:PORT (default 8765; the `live` extra)",
+    )
+    parser.add_argument("--live-host", default="127.0.0.1", help="address --live binds to")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -67,13 +83,15 @@ def run(args: argparse.Namespace) -> int:
     model = load_controller_model(args.model, cfg)
     set_blas_threads(cfg.loop.blas_threads)
     robot = open_robot(cfg)
+    lockstep = clock_of_board(robot, cfg, "lockstep" if args.lockstep else args.clock)
     log_path = Path(args.log or time.strftime("runs/run-%Y%m%d-%H%M%S.mcap"))
     try:
         log = TickLogWriter(log_path, sync_every_s=cfg.loop.log_sync_s)
     except OSError as exc:
         robot.close()
         raise ConfigError(f"cannot write the log {log_path}: {exc.strerror or exc}") from None
-    ctl = build_controller(robot, model, cfg, log=log, lockstep=args.lockstep)
+    ctl = build_controller(robot, model, cfg, log=log, lockstep=lockstep)
+    watchers = attach_observers(ctl, args, robot, log)
     signals: dict[str, int] = {}
 
     def on_signal(signum: int, _frame: FrameType | None) -> None:
@@ -87,15 +105,17 @@ def run(args: argparse.Namespace) -> int:
         # costs instead of tripping the board's command timeout.
         warm_up(model, ctl.adapter, ctl.objective, cfg)
         hello = ctl.start(cfg.link.hello_timeout_s, cfg.link.telemetry_rate_hz)
-        log.write(TOPIC_RUN, run_record(cfg, model, hello, ctl, args.lockstep))
+        log.write(TOPIC_RUN, run_record(cfg, model, hello, ctl, lockstep))
+        watchers.started()
         result = ctl.run(cfg.loop.steps)
     finally:
         ctl.shutdown()
+        watchers.close()
         robot.close()
         log.close(None if result is None else result.as_dict())
         for s, h in old.items():
             signal.signal(s, h)
-    print(report(result, cfg, args.lockstep, log_path))
+    print(report(result, cfg, lockstep, log_path))
     if signals:
         # Stopped by a signal: motors are off and the log is closed, and the process must
         # be gone within one control period; the JIT compiler's teardown at interpreter
@@ -119,6 +139,32 @@ def open_robot(cfg: ControllerConfig) -> Robot:
         return SerialRobot(port, baudrate=cfg.link.baud)
     except LinkError as exc:
         raise PortNotFoundError(str(exc)) from None
+
+
+def attach_observers(
+    ctl: Controller, args: argparse.Namespace, robot: Robot, log: TickLogWriter
+) -> RunObservers:
+    """The service watchdog, the status line and (``--live``) the live view; closes the
+    robot and the log if the live view cannot start."""
+    try:
+        return RunObservers(
+            ctl, log=log, quiet=args.quiet, live_port=args.live, live_host=args.live_host
+        )
+    except (RoachError, ImportError):
+        robot.close()
+        log.close()
+        raise
+
+
+def clock_of_board(robot: Robot, cfg: ControllerConfig, asked: str) -> bool:
+    """Lockstep or not, from the board's hello (onboard.board_clock); closes the robot
+    and raises (one line, exit 2) if it does not answer or runs another clock."""
+    try:
+        hello = robot.hello(timeout_s=cfg.link.hello_timeout_s)
+        return pick_clock(hello, asked, cfg.link.port or "the port")
+    except RoachError:
+        robot.close()
+        raise
 
 
 def run_record(
@@ -146,6 +192,7 @@ def run_record(
         "hello": hello,
         "lockstep": lockstep,
         "nominal_action": ctl.nominal,
+        "replay": replay_record(model.path, ctl),
     }
 
 

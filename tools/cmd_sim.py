@@ -15,6 +15,7 @@ import sys
 from types import FrameType
 from typing import TYPE_CHECKING
 
+from firmware_bridge.fake.board_faults import make_firmware, split_faults
 from firmware_bridge.fake.faults import parse_faults
 from robot_contract.errors import ConfigError
 
@@ -49,7 +50,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--faults",
         default="",
-        help="e.g. 'corrupt=0.01,drop=0.05,delay_ms=30,jitter_ms=20,disconnect_at=5:1'",
+        help="link: e.g. 'corrupt=0.01,drop=0.05,delay_ms=30,jitter_ms=20,disconnect_at=5:1'; "
+        "broken board: watchdog=off, stuck_encoder=left|right, reversed_motor=left|right, "
+        "telemetry_rate=half, crc=wrong (docs/protocol.md)",
     )
 
 
@@ -65,12 +68,12 @@ def _check_link(link: str) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    faults = parse_faults(args.faults)  # before the slow simulator import: fail fast
+    board_faults, link_faults = split_faults(args.faults)
+    faults = parse_faults(link_faults)  # before the slow simulator import: fail fast
     if args.condition and args.condition_file:
         raise ConfigError("give --condition or --condition-file, not both")
     if args.link:
         _check_link(args.link)
-    from firmware_bridge.fake.firmware import FakeFirmware
     from firmware_bridge.fake.server import PtyServer
     from firmware_bridge.sim.conditions import load_condition_file, parse_condition
     from firmware_bridge.sim.robot import SimRobot
@@ -85,9 +88,14 @@ def run(args: argparse.Namespace) -> int:
     if args.board == "c":
         from firmware_bridge.fake.c_firmware import CFirmware
 
+        if board_faults.any:
+            raise ConfigError(
+                "--faults: the broken-board faults (watchdog=off, stuck encoder, ...) break "
+                "the Python board; give them without --board c"
+            )
         firmware = CFirmware(sim, lockstep=args.clock == "lockstep")
     else:
-        firmware = FakeFirmware(sim, lockstep=args.clock == "lockstep")
+        firmware = make_firmware(sim, board_faults, lockstep=args.clock == "lockstep")
     server = PtyServer(firmware, faults=faults, link=args.link, seed=args.seed)
 
     def _stop(_signum: int, _frame: FrameType | None) -> None:

@@ -14,7 +14,9 @@ from firmware_bridge.serial_robot import SerialRobot
 
 pytestmark = [pytest.mark.hardware, pytest.mark.timeout(60)]
 
-CHECKS = ("link", "telemetry", "pose", "drive", "watchdog", "estop", "range")
+CHECKS = (
+    "handshake", "telemetry", "pose", "setpoint", "encoder", "command_timeout", "estop", "range",
+)  # fmt: skip
 
 
 @pytest.fixture
@@ -22,7 +24,7 @@ def checks(hardware_port):
     robot = SerialRobot(hardware_port)
     try:
         c = Checks(robot, HilSettings(rate_hz=100.0, leg_rev_s=4.0, timeout_ms=250))
-        c.link()
+        c.handshake()
         yield c
     finally:
         robot.stop()
@@ -33,7 +35,7 @@ def checks(hardware_port):
 def test_hil_check(checks, name):
     """Each hil check passes on the robot (the motors are stopped after each)."""
     fn = dict(checks.all())[name]
-    if name in ("pose", "drive", "watchdog", "estop"):
+    if name not in ("handshake", "telemetry", "range"):
         checks.telemetry()  # these read the telemetry stream
-    ok, detail = fn()
-    assert ok, detail
+    result = fn()
+    assert result.ok, result.detail

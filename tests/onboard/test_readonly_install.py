@@ -1,0 +1,53 @@
+"""The onboard code imports from a read-only install with no writable home and no
+NUMBA_CACHE_DIR (a service user on the robot): Numba has no cache locator there, and
+the kernels fall back to compiling without a cache instead of raising at import."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import stat
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[2]
+PROBE = (
+    "import numpy as np, onboard.kernels, onboard.tasks;"
+    "from onboard.kernels import bias_act_nb;"
+    "x = np.full((2, 3), -1.0, np.float32); bias_act_nb(x, np.ones(3, np.float32), True);"
+    "print('ran', x.tolist())"
+)
+
+
+def _readonly_tree() -> Path:
+    root = Path(tempfile.mkdtemp(prefix="roach-ro-"))
+    root.chmod(0o755)
+    for pkg in ("onboard", "robot_contract", "firmware_bridge"):
+        shutil.copytree(REPO / pkg, root / pkg, ignore=shutil.ignore_patterns("__pycache__"))
+    for dirpath, dirnames, filenames in os.walk(root):
+        for name in [*dirnames, *filenames]:
+            p = Path(dirpath) / name
+            p.chmod(stat.S_IMODE(p.stat().st_mode) & ~0o222 | 0o444 | (0o111 if p.is_dir() else 0))
+    root.chmod(0o555)
+    return root
+
+
+def test_import_and_run_kernels_from_a_read_only_install() -> None:
+    """As an unprivileged user, from a tree nobody can write, HOME unwritable: the kernels
+    import and run (no "no locator available"), and nothing is written into the tree."""
+    root = _readonly_tree()
+    try:
+        env = {"PATH": "/usr/bin:/bin", "HOME": "/nonexistent", "PYTHONPATH": str(root)}
+        cmd = [sys.executable, "-c", PROBE]
+        if os.geteuid() == 0:  # root writes anywhere: run it as nobody, as a service user would
+            cmd = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", *cmd]
+        res = subprocess.run(cmd, cwd="/", env=env, capture_output=True, text=True, timeout=300)
+        assert res.returncode == 0, res.stderr
+        assert "ran [[0.0, 0.0, 0.0], [0.0, 0.0, 0.0]]" in res.stdout
+        assert not list(root.rglob("__pycache__"))
+    finally:
+        for dirpath, _dirs, _files in os.walk(root):
+            Path(dirpath).chmod(0o755)
+        shutil.rmtree(root)
