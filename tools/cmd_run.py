@@ -20,6 +20,7 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
+from firmware_bridge.link_health import link_line
 from firmware_bridge.robot import Robot
 from onboard.adaptation import MODES
 from onboard.blas import set_blas_threads
@@ -27,6 +28,7 @@ from onboard.config import ControllerConfig, describe, load_config, with_overrid
 from onboard.logging_mcap import LOG_FORMAT_VERSION, TOPIC_RUN, TickLogWriter
 from onboard.loop import Controller, build_controller, load_controller_model
 from onboard.model import LoadedModel
+from onboard.resources import check_sizes, check_step_time, time_steps
 from onboard.tasks import TASKS
 from onboard.tick_record import LoopResult
 from onboard.warmup import warm_up
@@ -65,6 +67,10 @@ def run(args: argparse.Namespace) -> int:
         link__port=args.port,
     )
     model = load_controller_model(args.model, cfg)
+    check_sizes(cfg, model)
+    if model.checksum is None:
+        msg = "carries no checksum (exported before checksums): integrity not verified"
+        print(f"roach run: warning: {args.model} {msg}; re-export it", file=sys.stderr)
     set_blas_threads(cfg.loop.blas_threads)
     robot = open_robot(cfg)
     log_path = Path(args.log or time.strftime("runs/run-%Y%m%d-%H%M%S.mcap"))
@@ -86,13 +92,16 @@ def run(args: argparse.Namespace) -> int:
         # Compile the kernels before the robot moves: the first tick costs what every tick
         # costs instead of tripping the board's command timeout.
         warm_up(model, ctl.adapter, ctl.objective, cfg)
+        if not args.lockstep:  # the step must fit the wall-clock period (onboard/resources.py)
+            n = cfg.resources.warmup_steps
+            check_step_time(time_steps(ctl.adapter, ctl.objective, ctl.planner, cfg, n), cfg)
         hello = ctl.start(cfg.link.hello_timeout_s, cfg.link.telemetry_rate_hz)
         log.write(TOPIC_RUN, run_record(cfg, model, hello, ctl, args.lockstep))
         result = ctl.run(cfg.loop.steps)
     finally:
         ctl.shutdown()
         robot.close()
-        log.close(None if result is None else result.as_dict())
+        log.close(ctl.result.as_dict() if result is not None or log.failed else None)
         for s, h in old.items():
             signal.signal(s, h)
     print(report(result, cfg, args.lockstep, log_path))
@@ -172,6 +181,8 @@ def report(result: LoopResult | None, cfg: ControllerConfig, lockstep: bool, log
         )
     events = ", ".join(f"{k} {v}" for k, v in sorted(result.events.items())) or "none"
     lines.append(f"overruns: {result.overruns}   events: {events}")
+    if result.link:
+        lines.append(link_line(result.link))
     tr = result.tracking
     if tr.get("n"):
         lines.append(
