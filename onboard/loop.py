@@ -108,7 +108,9 @@ class Controller:
             cfg.telemetry_stale_s,
             cfg.pose_stale_s,
         )
-        self.guard = PredictionGuard(adapter.model, self.envelope, self.clock.period_s)
+        self.guard = PredictionGuard(
+            adapter.model, self.envelope, adapter.model.meta.control_period_s
+        )
         self.link = LinkHealth(robot, link_health or LinkHealthConfig(), self.clock.period_s)
         self.history = TransitionHistory(adapter.M)
         self.result = LoopResult()

@@ -31,6 +31,10 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "replay": ("tools.cmd_replay", "replay a logged run offline"),
     "hil": ("tools.cmd_hil", "hardware-in-the-loop checks against a robot on a port"),
     "bench": ("tools.cmd_bench", "benchmarks that print numbers"),
+    "soak": (
+        "tools.cmd_soak",
+        "hours of simulated running in lockstep: memory, logged ticks, stalls",
+    ),
 }
 
 
