@@ -12,6 +12,7 @@ import argparse
 import importlib
 import sys
 from collections.abc import Sequence
+from typing import NoReturn
 
 from robot_contract.errors import RoachError
 
@@ -36,6 +37,14 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
         "hours of simulated running in lockstep: memory, logged ticks, stalls",
     ),
 }
+
+
+class _OneLineParser(argparse.ArgumentParser):
+    """A subcommand's parser whose mistakes are one line on stderr, exit code 2 (no usage
+    block: ``roach <command> --help`` shows it)."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {' '.join(message.split())}\n")
 
 
 def _build_parser() -> argparse.ArgumentParser:
@@ -72,7 +81,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             file=sys.stderr,
         )
         return 2
-    parser = argparse.ArgumentParser(prog=f"roach {name}", description=help_text)
+    parser = _OneLineParser(prog=f"roach {name}", description=help_text)
     module.add_arguments(parser)
     args = parser.parse_args(argv[1:])
     try:

@@ -23,6 +23,7 @@ from firmware_bridge.fake.process import running_fake
 from onboard.logging_mcap import read_log
 from onboard.tasks import TASKS, path_points
 from robot_contract.errors import ConfigError, LinkError
+from tools.argtypes import COUNT, SEED
 
 HELP = "run the shipped model on the simulated robot, end to end"
 REPO = Path(__file__).resolve().parents[1]
@@ -43,8 +44,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "half its torque 3 s in)",
     )
     parser.add_argument("--task", default="figure8", help=f"path: {', '.join(TASKS)}")
-    parser.add_argument("--steps", type=int, default=110, help="control ticks (default 110)")
-    parser.add_argument("--seed", type=int, default=0, help="simulator seed (default 0)")
+    parser.add_argument("--steps", type=COUNT, default=110, help="control ticks (default 110)")
+    parser.add_argument("--seed", type=SEED, default=0, help="simulator seed (default 0)")
     parser.add_argument("--models", default=str(REPO / "models"), help="folder of the models")
     parser.add_argument("--out", default="runs/demo", help="folder for logs and the plot")
     parser.add_argument("--no-plot", action="store_true", help="skip the trajectory plot")

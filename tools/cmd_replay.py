@@ -19,6 +19,7 @@ from onboard.logging_mcap import read_log
 from onboard.model import load_model
 from onboard.replay import replay_adaptation, replay_summary, summary_text
 from robot_contract.errors import ConfigError
+from tools.argtypes import int_in
 
 HELP = "replay a logged run offline"
 
@@ -27,18 +28,24 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("log", help="MCAP log written by `roach run`")
     parser.add_argument("--model", help="model file (default: the one the run used)")
     parser.add_argument("--mode", help=f"adaptation mode: {', '.join(MODES)} (default: the run's)")
-    parser.add_argument("--M", type=int, help="adaptation window (default: the run's)")
+    parser.add_argument("--M", type=int_in(1, 1000), help="adaptation window (default: the run's)")
     parser.add_argument("--quiet", action="store_true", help="summary only, no per-tick table")
 
 
 def run(args: argparse.Namespace) -> int:
     path = Path(args.log)
+    if path.is_dir():
+        raise ConfigError(f"log {path}: is a directory, not a log file")
     if not path.is_file():
         raise ConfigError(f"log {path}: no such file")
+    if path.stat().st_size == 0:
+        raise ConfigError(f"log {path}: empty file (the run wrote nothing)")
     try:
         log = read_log(path)
     except McapError as exc:
         raise ConfigError(f"log {path}: not an MCAP log ({type(exc).__name__})") from None
+    if log.run is None and not log.ticks:
+        raise ConfigError(f"log {path}: no run record and no ticks (not a roach run log)")
     print(summary_text(path, log))
     run_info = log.run or {}
     model_path = args.model or run_info.get("model", {}).get("path")

@@ -33,6 +33,7 @@ from onboard.tasks import TASKS
 from onboard.tick_record import LoopResult
 from onboard.warmup import warm_up
 from robot_contract.errors import ConfigError, LinkError
+from tools.argtypes import COUNT
 
 HELP = "the onboard controller: adapt, plan and drive the robot"
 
@@ -48,7 +49,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--model", required=True, help="model file, e.g. models/grbal.onnx")
     parser.add_argument("--config", help="TOML config (default: built-in defaults)")
     parser.add_argument("--task", help=f"path to follow: {', '.join(TASKS)}")
-    parser.add_argument("--steps", type=int, help="control ticks (default 110)")
+    parser.add_argument("--steps", type=COUNT, help="control ticks (default 110)")
     parser.add_argument("--mode", help=f"adaptation: {', '.join(MODES)}")
     parser.add_argument("--log", help="MCAP log path (default runs/run-<time>.mcap)")
     parser.add_argument(

@@ -16,6 +16,7 @@ from types import FrameType
 
 from firmware_bridge.fake.faults import parse_faults
 from robot_contract.errors import ConfigError
+from tools.argtypes import SEED
 
 HELP = "software-in-the-loop fake robot behind a pseudo-terminal"
 
@@ -33,7 +34,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--condition", default="", help="simulator condition string, e.g. 'terrain=turf'"
     )
     parser.add_argument("--condition-file", metavar="TOML", help="condition from a file")
-    parser.add_argument("--seed", type=int, default=0, help="simulation and fault seed")
+    parser.add_argument("--seed", type=SEED, default=0, help="simulation and fault seed")
     parser.add_argument(
         "--faults",
         default="",

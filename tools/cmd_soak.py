@@ -7,20 +7,24 @@ the log, an unrecovered stall)."""
 from __future__ import annotations
 
 import argparse
-import math
 from pathlib import Path
 
-from robot_contract.errors import ConfigError
+from tools.argtypes import SEED, float_in
 
 HELP = "hours of simulated running in lockstep: memory, logged ticks, stalls"
 MAX_GROWTH_MB_PER_H = 5.0
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--hours", type=float, default=1.0, help="simulated hours (default 1)")
+    parser.add_argument(
+        "--hours",
+        type=float_in(0, 48, open_low=True),
+        default=1.0,
+        help="simulated hours (default 1)",
+    )
     parser.add_argument("--model", default="models/grbal.onnx", help="model file")
     parser.add_argument("--config", help="controller TOML config, as for roach run")
-    parser.add_argument("--seed", type=int, default=0, help="simulator seed (default 0)")
+    parser.add_argument("--seed", type=SEED, default=0, help="simulator seed (default 0)")
     parser.add_argument("--log", default="runs/soak.mcap", help="MCAP log of every tick")
 
 
@@ -28,10 +32,6 @@ def run(args: argparse.Namespace) -> int:
     from offboard_training.soak import run_soak, soak_config
     from onboard.config import load_config
 
-    if not (math.isfinite(args.hours) and 0 < args.hours <= 48):
-        raise ConfigError(f"--hours {args.hours}: valid above 0 to 48 (simulated hours)")
-    if args.seed < 0:
-        raise ConfigError(f"--seed {args.seed}: must be >= 0")
     cfg = soak_config(load_config(args.config))
     res = run_soak(args.hours, args.model, Path(args.log), cfg, seed=args.seed)
     for line in res.lines():
