@@ -130,19 +130,16 @@ class _StagedFile:
         self.commit()
 
     def commit(self) -> None:
-        view, n = memoryview(self._pending), 0
+        data, n = bytes(self._pending), 0
+        self._pending.clear()
         try:
-            while n < len(view):
-                n += os.write(self.fd, view[n:])
+            while n < len(data):
+                n += os.write(self.fd, data[n:])
         except OSError:
-            self._pending.clear()
             os.ftruncate(self.fd, self.committed)
             os.lseek(self.fd, self.committed, os.SEEK_SET)
             raise
-        finally:
-            view.release()
         self.committed += n
-        self._pending.clear()
 
 
 def jsonable(value: Any) -> Any:

@@ -438,6 +438,19 @@ def stamp_model(proto: onnx.ModelProto, seed: int = 0) -> bytes:
         "delta": [[float(v) for v in row] for row in reference_delta(f, x)],
     }
     model.metadata_props.add(key=SANITY_KEY, value=json.dumps(record))
+    return with_checksum(model)
+
+
+def with_checksum(proto: onnx.ModelProto) -> bytes:
+    """The bytes of ``proto`` with ``CHECKSUM_KEY`` (re)written last, nothing else changed."""
+    import onnx
+
+    model = onnx.ModelProto()
+    model.CopyFrom(proto)
+    keep = [(e.key, e.value) for e in model.metadata_props if e.key != CHECKSUM_KEY]
+    del model.metadata_props[:]
+    for k, v in keep:
+        model.metadata_props.add(key=k, value=v)
     model.metadata_props.add(key=CHECKSUM_KEY, value=_PLACEHOLDER.decode())
     data = model.SerializeToString()
     if data.count(_entry(_PLACEHOLDER)) != 1:
