@@ -62,7 +62,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     top = _build_parser()
     if not argv or argv[0] in ("-h", "--help") or argv[0] not in SUBCOMMANDS:
         if argv and argv[0] not in ("-h", "--help"):
-            top.print_usage(sys.stderr)
             print(
                 f"roach: error: unknown command {argv[0]!r}; valid: {', '.join(SUBCOMMANDS)}",
                 file=sys.stderr,
