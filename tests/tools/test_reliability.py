@@ -12,6 +12,7 @@ import math
 import random
 import re
 import shutil
+import signal
 import subprocess
 import threading
 import time
@@ -23,7 +24,15 @@ import mujoco
 import numpy as np
 import onnx
 import pytest
-from cli_helpers import SHIPPED_GRBAL, fake_robot, run_roach, write_random_model
+from cli_helpers import (
+    ENV,
+    REPO,
+    SHIPPED_GRBAL,
+    fake_robot,
+    roach_cmd,
+    run_roach,
+    write_random_model,
+)
 
 from firmware_bridge.fake.firmware import FakeFirmware
 from firmware_bridge.fake.server import PtyServer
@@ -377,3 +386,38 @@ def test_full_disk_ends_cleanly_with_a_readable_log(tmp_path: Path) -> None:
     assert not status.flags & 0x01  # motors off
     assert math.isfinite(log.summary["ticks"])
     assert np.isfinite(np.asarray([t["state"] for t in log.ticks if t["state"]], float)).all()
+
+
+def test_samples_queued_during_a_stall_are_not_planned_from(tmp_path: Path) -> None:
+    """`roach run` (realtime) is stopped with SIGSTOP for 2 s: the samples queued meanwhile
+    arrive at once when it resumes; judged by their own timestamps they are old, so no tick
+    plans from a sample older than telemetry_stale_s by the board's clock."""
+    log_path = tmp_path / "stall.mcap"
+    with fake_robot("--clock", "realtime") as (_sim, pty):
+        proc = subprocess.Popen(
+            roach_cmd("run", "--port", pty, "--model", str(SHIPPED_GRBAL), "--steps", "70",
+                      "--log", str(log_path)),
+            cwd=REPO, env=ENV, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        )  # fmt: skip
+        deadline = time.monotonic() + 60.0
+        while time.monotonic() < deadline:
+            if log_path.exists() and len(read_log(log_path).ticks) >= 20:
+                break
+            time.sleep(0.1)
+        proc.send_signal(signal.SIGSTOP)
+        time.sleep(2.0)
+        proc.send_signal(signal.SIGCONT)
+        _out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 0, err
+    ticks = read_log(log_path).ticks
+    # The board clock against this computer's, from the ticks before the stall.
+    lag = [t["t_monotonic_s"] - t["telemetry"]["timestamp_us"] * 1e-6 for t in ticks[:15]]
+    offset = min(lag)
+    ages = [
+        t["t_monotonic_s"] - t["telemetry"]["timestamp_us"] * 1e-6 - offset
+        for t in ticks
+        if t["command"]["kind"] == "plan"
+    ]
+    assert max(ages) < 0.25 + 0.02, max(ages)  # + the allowed clock drift, 1 ms per s
+    events = [e for t in ticks for e in t["events"]]
+    assert "old_telemetry" in events or "stale_telemetry" in events
