@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 PIP := $(PY) -m pip
 
-.PHONY: demo test lint unit test-slow test-hardware bench models results eval clean
+.PHONY: demo test lint unit test-slow test-hardware bench models results eval soak clean
 
 $(VENV)/.stamp-demo: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -54,6 +54,10 @@ results: $(VENV)/.stamp-dev
 eval: $(VENV)/.stamp-dev
 	$(VENV)/bin/roach eval --suite paper --model models/grbal.onnx --model models/mb.onnx \
 		--episodes 10 --jobs 2 --json runs/eval-paper.json
+
+# One simulated hour in lockstep (docs/reliability.md).
+soak: $(VENV)/.stamp-dev
+	$(VENV)/bin/roach soak --hours 1 --log runs/soak.mcap
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -135,6 +135,7 @@ def test_flipped_robot_is_stopped_within_two_ticks(tmp_path: Path) -> None:
     assert all(k == "plan" for k in [t["command"]["kind"] for t in ticks[1:first]])
     stops = [i for i in after if TIPPED_OVER in ticks[i]["events"]]
     assert stops and stops[0] - first <= 1, (first, stops[:3])
+    print(f"flip at {mishap.done_at_ms} ms: first tick after it {first}, first stop {stops[0]}")
     assert all(t["command"]["kind"] == "stop" for t in ticks[stops[0] :])
     assert result.events[TIPPED_OVER] == len(ticks) - stops[0]
     assert not status.flags & 0x01  # motors off
