@@ -129,8 +129,8 @@ def check_step_time(times_s: np.ndarray, cfg: Any) -> float:
     if p99 > budget_ms:
         p = cfg.planner
         raise ConfigError(
-            f"{cfg.source}: step time (CPU) p99 {p99:.1f} ms over {len(times_s)} warm-up steps does not "
-            f"fit {budget_ms:.0f} ms ({cfg.resources.step_budget_fraction:g} of the "
+            f"{cfg.source}: step time (CPU) p99 {p99:.1f} ms over {len(times_s)} warm-up "
+            f"steps does not fit {budget_ms:.0f} ms ({cfg.resources.step_budget_fraction:g} of the "
             f"{period_ms:.0f} ms period); reduce [planner] n_candidates (now {p.n_candidates})"
             f", horizon (now {p.horizon})"
             + (f" or cem_iters (now {p.cem_iters})" if p.kind == "cem" else "")
