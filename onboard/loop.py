@@ -51,6 +51,7 @@ from onboard.plausibility import (
     PlausibilityConfig,
 )
 from onboard.prediction_guard import PredictionGuard
+from onboard.resources import check_sizes
 from onboard.tick_record import LoopResult, TickRecord
 from robot_contract.errors import ConfigError, LinkError
 
@@ -343,7 +344,9 @@ def build_controller(
     lockstep: bool = False,
 ) -> Controller:
     """The controller ``roach run`` runs: ``cfg``'s adaptation, planner, task and loop
-    settings on ``model`` (loaded with ``load_controller_model``)."""
+    settings on ``model`` (loaded with ``load_controller_model``). ConfigError before any
+    buffer is allocated if a size does not fit (onboard/resources.py)."""
+    check_sizes(cfg, model)
     a = cfg.adaptation
     return Controller(
         robot,

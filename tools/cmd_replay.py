@@ -37,7 +37,8 @@ def run(args: argparse.Namespace) -> int:
     if path.is_dir():
         raise ConfigError(f"log {path}: is a directory, not a log file")
     if not path.is_file():
-        raise ConfigError(f"log {path}: no such file")
+        what = "not a regular file" if path.exists() else "no such file"
+        raise ConfigError(f"log {path}: {what}")
     if path.stat().st_size == 0:
         raise ConfigError(f"log {path}: empty file (the run wrote nothing)")
     try:
