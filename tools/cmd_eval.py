@@ -14,7 +14,7 @@ import json
 from pathlib import Path
 
 from robot_contract.errors import ConfigError
-from tools.argtypes import COUNT, JOBS, SEED
+from tools.argtypes import COUNT, SEED
 
 HELP = "score the controller on the simulated robot over many episodes"
 
@@ -42,11 +42,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "default: the nominal robot on carpet",
     )
     parser.add_argument("--suite", help="a named set of tasks and conditions instead: paper, smoke")
-    parser.add_argument("--episodes", type=COUNT, default=5, help="seeds per case (default 5)")
+    parser.add_argument("--episodes", type=int, default=5, help="seeds per case (default 5)")
     parser.add_argument("--seed", type=SEED, default=0, help="first simulator seed (default 0)")
     parser.add_argument("--steps", type=COUNT, default=110, help="ticks per episode (default 110)")
     parser.add_argument("--config", help="controller TOML config, as for roach run")
-    parser.add_argument("--jobs", type=JOBS, default=1, help="episodes run in parallel")
+    parser.add_argument("--jobs", type=int, default=1, help="episodes run in parallel")
     parser.add_argument("--json", metavar="OUT", help="write every episode and summary here")
     parser.add_argument("--logs", metavar="DIR", help="keep every episode's MCAP log here")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
