@@ -105,10 +105,15 @@ class _Scheduled:
 
 
 def run_soak(
-    hours: float, model_path: str, log_path: Path, config: Any = None, seed: int = 0
+    hours: float,
+    model_path: str,
+    log_path: Path,
+    config: Any = None,
+    seed: int = 0,
+    minute_s: float = 60.0,
 ) -> SoakResult:
-    """Runs the soak; ``config`` an onboard.config.ControllerConfig (default: defaults with
-    the path placed again every minute, so the position bound is not what is tested)."""
+    """Runs the soak; ``config`` an onboard.config.ControllerConfig (default: the defaults).
+    ``minute_s``: simulated seconds between changes of condition (and memory readings)."""
     import io
     import threading
 
@@ -124,11 +129,11 @@ def run_soak(
 
     cfg = config or ControllerConfig()
     period_s = 1.0 / cfg.loop.rate_hz
-    minute_ticks = round(60.0 / period_s)
+    minute_ticks = round(minute_s / period_s)
     steps = round(hours * 3600.0 / period_s)
     out = SoakResult(hours)
     model = load_controller_model(model_path, cfg)
-    sim = _Scheduled(SimRobot(SOAK_CONDITIONS[0], seed=seed), 60.0)
+    sim = _Scheduled(SimRobot(SOAK_CONDITIONS[0], seed=seed), minute_s)
     server = PtyServer(
         FakeFirmware(sim, lockstep=True), seed=seed, out=io.StringIO(), log=io.StringIO()
     )

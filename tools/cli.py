@@ -82,7 +82,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     parser = _OneLineParser(prog=f"roach {name}", description=help_text)
     module.add_arguments(parser)
-    args = parser.parse_args(argv[1:])
+    try:
+        args = parser.parse_args(argv[1:])
+    except SystemExit as exc:  # --help, or a one-line argument error (exit code 2)
+        return int(exc.code or 0)
     try:
         return int(module.run(args) or 0)
     except RoachError as exc:

@@ -231,7 +231,7 @@ def test_model_predicting_absurd_changes_never_drives(tmp_path: Path) -> None:
 def test_model_without_checksum_loads_with_a_warning(tmp_path: Path) -> None:
     """A file exported before checksums loads (checksum None); `roach run` says so in one
     warning line and still runs."""
-    path = write_random_model(tmp_path / "old.onnx")
+    path = write_random_model(tmp_path / "old.onnx", stamp=False)
     assert load_model(path).checksum is None
     with fake_robot("--clock", "lockstep") as (_sim, pty):
         res = run_roach("run", "--port", pty, "--model", str(path), "--lockstep", "--steps", "3",
