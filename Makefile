@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 PIP := $(PY) -m pip
 
-.PHONY: demo test lint unit test-slow test-hardware bench models results eval clean firmware fuzz-firmware
+.PHONY: demo test lint unit test-slow test-hardware bench models results eval soak clean firmware fuzz-firmware
 
 $(VENV)/.stamp-demo: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -72,6 +72,10 @@ firmware:
 # The sanitizer fuzz of the C firmware for FUZZ_SECONDS of CPU time (default 300; make test runs 3).
 fuzz-firmware:
 	$(MAKE) -s -C firmware_bridge/board fuzz FUZZ_SECONDS=$(or $(FUZZ_SECONDS),300)
+
+# One simulated hour in lockstep (docs/reliability.md).
+soak: $(VENV)/.stamp-dev
+	$(VENV)/bin/roach soak --hours 1 --log runs/soak.mcap
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

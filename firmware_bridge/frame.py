@@ -62,6 +62,7 @@ COUNTER_NAMES: tuple[str, ...] = (
     "unknown_type",  # CRC-valid frames whose type is not in known_types (still returned)
     "seq_gaps",  # times the sequence number did not follow the previous frame's
     "frames_missed",  # frames the sequence gaps imply were lost
+    "seq_backwards",  # gaps that went backwards (a repeated, reordered or restarted peer)
 )
 
 
@@ -87,6 +88,7 @@ class FrameDecoder:
         self.unknown_type = 0
         self.seq_gaps = 0
         self.frames_missed = 0
+        self.seq_backwards = 0
 
     def counters(self) -> dict[str, int]:
         return {name: getattr(self, name) for name in COUNTER_NAMES}
@@ -159,6 +161,8 @@ class FrameDecoder:
             missed = (seq - last - 1) & 0xFFFF
             if missed < 0x8000:  # a backward jump is a restarted peer, not lost frames
                 self.frames_missed += missed
+            else:
+                self.seq_backwards += 1
         self._last_seq = seq
         if self._known is not None and msg_type not in self._known:
             self.unknown_type += 1

@@ -81,6 +81,11 @@ class SerialRobot(Robot):
         self.protocol_errors = 0
         self.last_protocol_error: str | None = None
         self.frames_sent = 0
+        self._pings: dict[int, float] = {}  # GET_STATUS seq -> monotonic send time
+        self.last_rtt_s: float | None = None
+        """Round trip of the last answered ``ping_nowait``, s."""
+        self.max_rtt_s = 0.0
+        self.pings_answered = 0
         self._port = SerialPort(
             url, self._on_data, on_connect=self._on_connect, baudrate=baudrate, reconnect=reconnect
         )
@@ -190,6 +195,22 @@ class SerialRobot(Robot):
         dead link (the write failure is counted; see ``last_error``)."""
         return self._send(msg)[0]
 
+    def ping_nowait(self) -> None:
+        """Sends GET_STATUS without waiting; its answer sets ``last_rtt_s`` (the command
+        round trip through the link and the board). Unanswered pings are forgotten after
+        the next 16."""
+        t = time.monotonic()
+        seq = self.send(GetStatus())
+        with self._cond:
+            self._pings[seq] = t
+            while len(self._pings) > 16:
+                del self._pings[next(iter(self._pings))]
+
+    def sync(self, attempts: int = 3) -> None:
+        """One answered GET_STATUS: every frame the board sent before the answer has then
+        arrived or shows as a sequence gap. LinkError if no answer comes."""
+        self.request(GetStatus(), attempts=attempts)
+
     def request(self, msg: Message, *, attempts: int | None = None) -> Message:
         """Sends ``msg`` and waits for its answer, retrying. ProtocolError on NACK,
         LinkError when no answer comes."""
@@ -224,6 +245,7 @@ class SerialRobot(Robot):
             port_errors=self._port.port_errors,
             parser_errors=self._port.parser_errors,
             reconnects=self._port.reconnects,
+            pings_answered=self.pings_answered,
             protocol_errors=self.protocol_errors,
             nacks=self.nacks,
             telemetry=self.telemetry_count,
@@ -276,6 +298,11 @@ class SerialRobot(Robot):
                         self.last_nack = msg
                     if msg.request_seq in self._waiting:
                         self._replies[msg.request_seq] = msg
+                    sent = self._pings.pop(msg.request_seq, None)
+                    if sent is not None and isinstance(msg, Status):
+                        self.last_rtt_s = now - sent
+                        self.max_rtt_s = max(self.max_rtt_s, self.last_rtt_s)
+                        self.pings_answered += 1
                 else:
                     self.protocol_errors += 1
                     self.last_protocol_error = f"unexpected {type(msg).__name__} from the robot"

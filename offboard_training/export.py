@@ -30,6 +30,7 @@ from robot_contract.model_file import (
     check_model_proto,
     encode_metadata,
     read_model_file,
+    stamp_model,
     weight_initializer,
 )
 
@@ -97,7 +98,7 @@ def export_run(run_dir: Path, out: Path, check_batch: int = 512) -> ExportReport
     check_model_proto(model, out)  # what the robot's reader would refuse is never written
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    data = model.SerializeToString()
+    data = stamp_model(model)  # the sanity probes and the SHA-256 the robot verifies
     # ---- the file must compute what PyTorch computes, before it is written
     rng = np.random.default_rng(0)
     xn = rng.standard_normal((check_batch, INPUT_DIM))

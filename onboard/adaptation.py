@@ -64,8 +64,8 @@ class Adapter:
         if mode not in MODES:
             raise ConfigError(f"adaptation mode {mode!r} is not valid; valid: {', '.join(MODES)}")
         m = model.meta.M if M is None else int(M)
-        if m < 1:
-            raise ConfigError(f"adaptation window M={m} is not valid; must be >= 1")
+        if not 1 <= m <= 1000:
+            raise ConfigError(f"adaptation window M={m} is not valid; must be 1 to 1000")
         lr = model.meta.inner_lr if inner_lr is None else float(inner_lr)
         if not (math.isfinite(lr) and lr >= 0.0):
             raise ConfigError(f"adaptation inner_lr={lr} is not valid; must be finite and >= 0")

@@ -19,9 +19,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from firmware_bridge.link_health import LinkHealthConfig
 from onboard.adaptation import MODES
 from onboard.command import COMMAND_TIMINGS
 from onboard.planner import PlannerConfig
+from onboard.plausibility import PlausibilityConfig
+from onboard.resources import ResourceConfig
 from onboard.tasks import TaskConfig
 from robot_contract.errors import ConfigError
 from robot_contract.state import ACTION_HIGH_REV_S, ACTION_LOW_REV_S, CONTROL_PERIOD_S
@@ -126,6 +129,12 @@ class ControllerConfig:
     task: TaskConfig = field(default_factory=TaskConfig)
     """The path (straight, left, right, zigzag, circle, figure8), its size and the cost
     weights (onboard.tasks)."""
+    plausibility: PlausibilityConfig = field(default_factory=PlausibilityConfig)
+    """Physical bounds of the inputs and the model's predictions (onboard.plausibility)."""
+    resources: ResourceConfig = field(default_factory=ResourceConfig)
+    link_health: LinkHealthConfig = field(default_factory=LinkHealthConfig)
+    """When the link's counters become events (firmware_bridge.link_health)."""
+    """Memory and step-time budgets checked at start (onboard.resources)."""
     source: str = "<defaults>"
     """Where the values came from (file path), for error messages and the log."""
 
@@ -151,6 +160,9 @@ SECTIONS: dict[str, type] = {
     "adaptation": AdaptationConfig,
     "planner": PlannerConfig,
     "task": TaskConfig,
+    "plausibility": PlausibilityConfig,
+    "resources": ResourceConfig,
+    "link_health": LinkHealthConfig,
 }
 
 

@@ -19,12 +19,14 @@ import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 from mcap.exceptions import InvalidMagic, McapError
 from mcap.records import Channel, Message
 from mcap.stream_reader import StreamReader
 from mcap.writer import CompressionType, IndexType, Writer
+
+from robot_contract.errors import RoachError
 
 LOG_FORMAT_VERSION = 1
 PROFILE = "roach"
@@ -101,6 +103,48 @@ SCHEMAS: dict[str, tuple[str, dict[str, Any]]] = {
 }
 
 
+RESERVE_BYTES = 64 * 1024
+"""Disk space held next to the log (``<log>.reserve``) and given up when a write fails,
+so the summary and the footer still fit on a full disk."""
+
+
+class LogWriteError(RoachError):
+    """The log could not be written (disk full, device gone): the run stops."""
+
+
+class _StagedFile:
+    """The log file as the MCAP writer's stream: each message is staged, then handed to
+    the OS in one ``os.write``; a write that fails is cut off again (``ftruncate``), so the
+    file always ends after a whole record."""
+
+    def __init__(self, fd: int) -> None:
+        self.fd = fd
+        self.committed = 0
+        self._pending = bytearray()
+
+    def write(self, data: bytes) -> int:
+        self._pending += data
+        return len(data)
+
+    def tell(self) -> int:
+        return self.committed + len(self._pending)
+
+    def flush(self) -> None:
+        self.commit()
+
+    def commit(self) -> None:
+        data, n = bytes(self._pending), 0
+        self._pending.clear()
+        try:
+            while n < len(data):
+                n += os.write(self.fd, data[n:])
+        except OSError:
+            os.ftruncate(self.fd, self.committed)
+            os.lseek(self.fd, self.committed, os.SEEK_SET)
+            raise
+        self.committed += n
+
+
 def jsonable(value: Any) -> Any:
     """Plain JSON data: numpy arrays/scalars to lists/numbers, non-finite floats to null."""
     if isinstance(value, dict):
@@ -127,9 +171,22 @@ class TickLogWriter:
         self.path = Path(path)
         if self.path.parent and not self.path.parent.exists():
             self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._file: IO[bytes] = open(self.path, "wb")  # noqa: SIM115 (closed in close())
+        self.failed: str | None = None
+        """Why a write failed (then the log ends at the last whole message), or None."""
+        self._reserve = self.path.with_name(self.path.name + ".reserve")
+        self._fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+        try:
+            with open(self._reserve, "wb") as r:
+                r.write(bytes(RESERVE_BYTES))
+                r.flush()
+                os.fsync(r.fileno())
+        except OSError:
+            os.close(self._fd)
+            self._reserve.unlink(missing_ok=True)
+            raise
+        self._file = _StagedFile(self._fd)
         self._writer = Writer(
-            self._file,
+            self._file,  # type: ignore[arg-type]
             use_chunking=False,
             compression=CompressionType.NONE,
             index_types=IndexType.NONE,
@@ -146,7 +203,7 @@ class TickLogWriter:
         self._seq = 0
         self._closed = False
         self._file.flush()
-        os.fsync(self._file.fileno())
+        os.fsync(self._fd)
         # fsync runs on its own thread (it releases the GIL), so a slow SD card never
         # delays a control tick; the tick only hands each message to the OS.
         self._stop_sync = threading.Event()
@@ -156,7 +213,24 @@ class TickLogWriter:
         self._sync_thread.start()
 
     def write(self, topic: str, payload: dict[str, Any]) -> None:
-        """Appends one message and hands it to the OS (a ``kill -9`` cannot lose it)."""
+        """Appends one message and hands it to the OS (a ``kill -9`` cannot lose it).
+
+        LogWriteError (one line) if the OS refuses it (a full disk, a device gone): the
+        file is cut back to the last whole message and the reserve is given up, so
+        ``close`` can still write the summary and the footer."""
+        if self.failed is not None:
+            raise LogWriteError(self.failed)
+        try:
+            self._write(topic, payload)
+        except OSError as exc:
+            self.failed = (
+                f"cannot write the log {self.path}: {exc.strerror or exc}; the log ends at "
+                f"the last whole message ({self._file.committed} bytes)"
+            )
+            self._reserve.unlink(missing_ok=True)
+            raise LogWriteError(self.failed) from None
+
+    def _write(self, topic: str, payload: dict[str, Any]) -> None:
         now_ns = time.time_ns()
         data = json.dumps(jsonable(payload), separators=(",", ":"), allow_nan=False)
         self._seq += 1
@@ -167,10 +241,10 @@ class TickLogWriter:
             data=data.encode(),
             sequence=self._seq,
         )
-        self._file.flush()
+        self._file.commit()
 
     def _sync_loop(self, every_s: float) -> None:
-        fd = self._file.fileno()
+        fd = self._fd
         while not self._stop_sync.wait(every_s):
             try:
                 os.fsync(fd)
@@ -184,14 +258,22 @@ class TickLogWriter:
         self._closed = True
         self._stop_sync.set()
         self._sync_thread.join()
+        self._reserve.unlink(missing_ok=True)  # its room is the summary's and the footer's
         try:
             if summary is not None:
-                self.write(TOPIC_SUMMARY, summary)
+                self._write(
+                    TOPIC_SUMMARY, summary | ({"log_error": self.failed} if self.failed else {})
+                )
             self._writer.finish()
-            self._file.flush()
-            os.fsync(self._file.fileno())
+            self._file.commit()
+            os.fsync(self._fd)
+        except OSError as exc:
+            # Not even the reserve was enough: the log still ends at a whole message.
+            raise LogWriteError(
+                f"cannot finish the log {self.path}: {exc.strerror or exc}"
+            ) from None
         finally:
-            self._file.close()
+            os.close(self._fd)
 
     def __enter__(self) -> TickLogWriter:
         return self

@@ -30,6 +30,7 @@ from pathlib import Path
 
 import numpy as np
 
+from firmware_bridge.link_health import LinkHealth, LinkHealthConfig
 from firmware_bridge.records import Pose, Telemetry
 from firmware_bridge.robot import Robot, Stamped
 from firmware_bridge.state_builder import StateBuilder
@@ -44,6 +45,14 @@ from onboard.model import LoadedModel, load_model
 from onboard.motors import MotorSupervisor
 from onboard.objective import Objective
 from onboard.planner import Planner, make_planner
+from onboard.plausibility import (
+    IMPLAUSIBLE_MODEL,
+    IMPLAUSIBLE_PREDICTION,
+    Envelope,
+    PlausibilityConfig,
+)
+from onboard.prediction_guard import PredictionGuard
+from onboard.resources import check_sizes
 from onboard.tick_record import LoopResult, TickRecord
 from robot_contract.errors import ConfigError, LinkError
 
@@ -63,6 +72,7 @@ class Controller:
         action_low, action_high: command bounds [2], rev/s.
         log: where ticks and events go (None: nowhere).
         lockstep: wait for fresh simulated samples instead of a wall-clock deadline.
+        plausibility: the physical bounds of inputs and predictions (onboard/plausibility.py).
     """
 
     def __init__(
@@ -76,6 +86,8 @@ class Controller:
         action_high: np.ndarray,
         log: TickLogWriter | None = None,
         lockstep: bool = False,
+        plausibility: PlausibilityConfig | None = None,
+        link_health: LinkHealthConfig | None = None,
     ) -> None:
         self.robot, self.adapter, self.planner = robot, adapter, planner
         self.objective = objective
@@ -92,6 +104,16 @@ class Controller:
                 f"fix_first_action={self.command.pipelined}"
             )
         self.states = StateBuilder()
+        self.envelope = Envelope(
+            plausibility or PlausibilityConfig(),
+            not lockstep,
+            cfg.telemetry_stale_s,
+            cfg.pose_stale_s,
+        )
+        self.guard = PredictionGuard(
+            adapter.model, self.envelope, adapter.model.meta.control_period_s
+        )
+        self.link = LinkHealth(robot, link_health or LinkHealthConfig(), self.clock.period_s)
         self.history = TransitionHistory(adapter.M)
         self.result = LoopResult()
         self._stop_reason: str | None = None
@@ -135,6 +157,7 @@ class Controller:
     def run(self, steps: int) -> LoopResult:
         """Runs up to ``steps`` ticks; always stops the motors before returning or raising."""
         self.clock.begin()
+        self.link.start()
         try:
             for k in range(steps):
                 if self._stopping() or not self.clock.wait_tick(self.robot, self._stopping):
@@ -143,6 +166,9 @@ class Controller:
                 self.clock.end_tick()
         finally:
             self.shutdown()
+        if self._stop_reason is None:  # not after a signal: the exit must be prompt
+            self.link.drain()
+        self.result.link = self.link.summary()
         self.result.stopped_by = self._stop_reason
         self.result.tracking = self.objective.metrics()
         return self.result
@@ -182,8 +208,15 @@ class Controller:
     def _build_state(
         self, rec: TickRecord, tel: Stamped[Telemetry], pose: Stamped[Pose]
     ) -> str | None:
-        rec.state = self.states.build(tel.value, pose.value)
-        return safety.state_fault(rec.state)
+        fault = self.envelope.inputs(rec.t_start_s, tel, pose)
+        if fault is None:
+            rec.state = state = self.states.build(tel.value, pose.value)
+            fault = safety.state_fault(state)
+            if fault is None:
+                rec.track = self.objective.track(state)
+                fault = self.envelope.state(state, rec.track.distance_m)
+        rec.detail = self.envelope.detail if fault is not None else ""
+        return fault
 
     def _send_planned_at_start(self, rec: TickRecord) -> None:
         """Pipelined: last tick's plan goes out now, at the tick's start."""
@@ -199,11 +232,13 @@ class Controller:
         # numpy's warnings would only be noise on stderr from inside the tick.
         try:
             with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
-                rec.track = self.objective.track(state)
                 t0 = time.perf_counter()
                 rec.adapt = self.adapter.adapt(*self.history.window(self.adapter.M))
                 t1 = time.perf_counter()
-                cost = self.objective.rollout_cost(state, self.adapter.params)
+                params = self._plausible_params(rec, state)
+                if params is None:
+                    return
+                cost = self.objective.rollout_cost(state, params)
                 rec.plan = self.planner.plan(cost, self.command.in_flight, self.low, self.high)
                 rec.adapt_s, rec.plan_s = t1 - t0, time.perf_counter() - t1
             rec.planned = np.clip(np.asarray(rec.plan.action, np.float64), self.low, self.high)
@@ -212,6 +247,20 @@ class Controller:
                 rec.detail = f"planned {rec.planned.tolist()}, best cost {rec.plan.best_cost}"
         except Exception as exc:  # a controller bug stops the robot instead of crashing
             rec.fault, rec.detail = safety.CONTROLLER_ERROR, f"{type(exc).__name__}: {exc}"
+
+    def _plausible_params(self, rec: TickRecord, state: np.ndarray) -> np.ndarray | None:
+        """The adapted parameters if their predicted step is possible, else the meta-learned
+        ones (counted), else None with ``rec.fault`` set (onboard/prediction_guard.py)."""
+        params = self.adapter.params
+        detail = self.guard.fault(state, self.command.in_flight, params)
+        if detail and params is not self.adapter.meta_params:
+            self._count(rec, IMPLAUSIBLE_PREDICTION, detail)
+            params = self.adapter.meta_params
+            detail = self.guard.fault(state, self.command.in_flight, params)
+        if detail:
+            rec.fault, rec.detail = IMPLAUSIBLE_MODEL, detail
+            return None
+        return params
 
     def _command(self, rec: TickRecord) -> None:
         """Sends (immediate) or keeps (pipelined) the plan's command, or commands a stop."""
@@ -233,6 +282,9 @@ class Controller:
         if rec.late_s > self.clock.period_s:
             self.result.overruns += 1
             self._count(rec, safety.OVERRUN, f"{rec.late_s * 1e3:.1f} ms")
+        rec.link, link_events = self.link.tick()
+        for kind, detail in link_events:
+            self._count(rec, kind, detail)
         self.result.ticks = rec.tick + 1
         for observe in self.observers:
             observe(rec)
@@ -298,7 +350,9 @@ def build_controller(
     lockstep: bool = False,
 ) -> Controller:
     """The controller ``roach run`` runs: ``cfg``'s adaptation, planner, task and loop
-    settings on ``model`` (loaded with ``load_controller_model``)."""
+    settings on ``model`` (loaded with ``load_controller_model``). ConfigError before any
+    buffer is allocated if a size does not fit (onboard/resources.py)."""
+    check_sizes(cfg, model)
     a = cfg.adaptation
     return Controller(
         robot,
@@ -310,4 +364,6 @@ def build_controller(
         np.full(2, cfg.loop.action_high_rev_s),
         log=log,
         lockstep=lockstep,
+        plausibility=cfg.plausibility,
+        link_health=cfg.link_health,
     )

@@ -19,9 +19,12 @@ from robot_contract.errors import ModelFileError
 from robot_contract.model_file import (
     INPUT_NAME,
     OUTPUT_NORM_NAME,
+    SANITY_PROBES,
+    SANITY_TOL,
     ModelFile,
     ModelMeta,
     read_model_file,
+    sanity_record,
 )
 from robot_contract.state import (
     ACTION_DIM,
@@ -54,6 +57,8 @@ class LoadedModel:
     """[P] float32: every weight and bias, flat (onboard/kernels.py layout). Read-only."""
     dims: np.ndarray
     """[L+1] int64: layer widths [in, hidden..., out]."""
+    checksum: str | None = None
+    """The file's verified SHA-256, or None if it carries none (exported before checksums)."""
 
     def normalise_input(self, x: np.ndarray) -> np.ndarray:
         """Raw model input [n, 24] -> normalised float32 [n, 24]."""
@@ -100,7 +105,8 @@ def load_model(
         )
     model = _assemble(meta, list(f.weights), list(f.biases), f.norm, str(p))
     _cross_check(f, model)
-    return model
+    _sanity_check(f, model, period)
+    return replace(model, checksum=f.checksum)
 
 
 def model_from_arrays(
@@ -202,3 +208,38 @@ def _cross_check(f: ModelFile, model: LoadedModel) -> None:
             f"model file {p}: the graph's output disagrees with its initializers "
             f"(max abs error {err:.3g} > {CROSS_CHECK_TOL:g} on a probe batch)"
         )
+
+
+def _sanity_check(f: ModelFile, model: LoadedModel, period_s: float) -> None:
+    """The model's predictions on its recorded probe inputs (drawn from the training
+    distribution at export) must be the recorded ones, and physically possible (the
+    default bounds of onboard.plausibility); a file without the record is probed around
+    its normalisation mean."""
+    from onboard.plausibility import Envelope, PlausibilityConfig
+
+    record = sanity_record(f)
+    if record is None:
+        rng = np.random.default_rng(0)
+        z = np.clip(rng.standard_normal((SANITY_PROBES, 24)), -2.0, 2.0)
+        x = (model.input_mean + model.input_std * z).astype(np.float32)
+    else:
+        x = record[0]
+    std = model.delta_std.astype(np.float64)
+    with np.errstate(over="ignore", invalid="ignore"):
+        delta = model.predict_delta_norm(x).astype(np.float64) * std + model.delta_mean
+    if record is not None:
+        err = float(np.max(np.abs(delta - record[1]) / std))
+        if not err <= SANITY_TOL:
+            raise ModelFileError(
+                f"model file {f.path}: predictions on the recorded probe states differ from "
+                f"those recorded at export by {err:.3g} delta_std (> {SANITY_TOL:g})"
+            )
+    envelope = Envelope(PlausibilityConfig(), False, 1.0, 1.0)
+    for xi, di in zip(x, delta, strict=True):
+        state = np.concatenate([[0.0, 0.0], xi[:22].astype(np.float64)])
+        why = envelope.prediction_fault(state, di, period_s) if np.isfinite(di).all() else "NaN"
+        if why:
+            raise ModelFileError(
+                f"model file {f.path}: implausible prediction on a training-distribution "
+                f"state ({why}); the robot cannot do that"
+            )

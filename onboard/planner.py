@@ -73,6 +73,8 @@ class PlannerConfig:
                 f"planner cem_elites={self.cem_elites} must be in "
                 f"1..n_candidates={self.n_candidates}"
             )
+        if not 0 <= self.seed < 2**63:
+            raise ConfigError(f"planner seed={self.seed} must be in 0..2**63-1")
         if not 0.0 <= self.cem_alpha < 1.0:
             raise ConfigError(f"planner cem_alpha={self.cem_alpha} must be in [0, 1)")
         if not self.cem_init_std_frac > 0.0:

@@ -56,8 +56,8 @@ class TaskConfig:
     def __post_init__(self) -> None:
         if self.name not in TASKS:
             raise ConfigError(f"task name {self.name!r} is not valid; valid: {', '.join(TASKS)}")
-        if not self.scale_m > 0:
-            raise ConfigError(f"task scale_m={self.scale_m} must be > 0")
+        if not (math.isfinite(self.scale_m) and 0 < self.scale_m <= 1000.0):
+            raise ConfigError(f"task scale_m={self.scale_m} must be above 0 and at most 1000 m")
         for name in ("w_distance", "w_progress", "w_heading", "window_back_m"):
             if not getattr(self, name) >= 0:
                 raise ConfigError(f"task {name}={getattr(self, name)} must be >= 0")
@@ -135,7 +135,7 @@ class Task:
         self.seg_s0 = np.concatenate([[0.0], np.cumsum(self._seg[:, 4])])
         self.length_m = float(self.seg_s0[-1])
         self.progress_m = 0.0
-        self._tracked: list[TrackPoint] = []
+        self._reset_tracking()
         # Compile (or load from cache) the projection kernels now, not in the first tick.
         warm = np.zeros((1, 2, 24), np.float32)
         self.cost(warm)
@@ -149,7 +149,15 @@ class Task:
     def reset(self) -> None:
         """Back to the start of the path; forgets the tracked states."""
         self.progress_m = 0.0
-        self._tracked = []
+        self._reset_tracking()
+
+    def _reset_tracking(self) -> None:
+        # Running sums, not a list of points: an episode of any length holds constant memory.
+        self._n = 0
+        self._sum_distance = 0.0
+        self._max_distance = -math.inf
+        self._sum_heading = 0.0
+        self._last_progress = 0.0
 
     def _window(self) -> tuple[int, int]:
         s = self.progress_m
@@ -189,22 +197,26 @@ class Task:
     def track(self, state: np.ndarray) -> TrackPoint:
         """Projects the measured state [24] onto the path, records and returns it."""
         pt = self._project_now(state)
-        self._tracked.append(pt)
+        self._n += 1
+        self._sum_distance += pt.distance_m
+        d, m = pt.distance_m, self._max_distance
+        self._max_distance = d if (d > m or math.isnan(d)) and not math.isnan(m) else m
+        self._sum_heading += pt.heading_error_rad
+        self._last_progress = pt.progress_m
         return pt
 
     def metrics(self) -> TrackingMetrics:
         """Summary of every state given to ``track`` since the last reset."""
-        t = self._tracked
-        if not t:
+        n = self._n
+        if not n:
             return TrackingMetrics(0, math.nan, math.nan, 0.0, 0.0, math.nan)
-        d = np.array([p.distance_m for p in t])
         return TrackingMetrics(
-            n=len(t),
-            mean_distance_m=float(d.mean()),
-            max_distance_m=float(d.max()),
-            progress_m=t[-1].progress_m,
-            progress_fraction=min(t[-1].progress_m / self.length_m, 1.0),
-            mean_heading_error_rad=float(np.mean([p.heading_error_rad for p in t])),
+            n=n,
+            mean_distance_m=self._sum_distance / n,
+            max_distance_m=self._max_distance,
+            progress_m=self._last_progress,
+            progress_fraction=min(self._last_progress / self.length_m, 1.0),
+            mean_heading_error_rad=self._sum_heading / n,
         )
 
 

@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+from array import array
 from collections import Counter
 from dataclasses import asdict, dataclass, field
 from typing import Any
@@ -24,9 +25,9 @@ class LoopResult:
     """What an episode did (printed by ``roach run``, written as the log's summary)."""
 
     ticks: int = 0
-    step_times_s: list[float] = field(default_factory=list)
+    step_times_s: array[float] = field(default_factory=lambda: array("d"))
     """Adapt + plan time of each tick that planned, seconds."""
-    tick_times_s: list[float] = field(default_factory=list)
+    tick_times_s: array[float] = field(default_factory=lambda: array("d"))
     """Whole tick (read .. log written) of every tick, seconds."""
     overruns: int = 0
     events: Counter[str] = field(default_factory=Counter)
@@ -35,6 +36,8 @@ class LoopResult:
     'SIGTERM', or 'robot_estopped' when the board's emergency stop was latched)."""
     tracking: dict[str, Any] = field(default_factory=dict)
     """Task tracking metrics of the episode (onboard.tasks.TrackingMetrics)."""
+    link: dict[str, Any] = field(default_factory=dict)
+    """The link's health counters over the episode (firmware_bridge.link_health)."""
 
     def timing_summary(self) -> dict[str, float]:
         """p50/p99/max of the step time (adapt + plan) and of the whole tick, ms."""
@@ -55,6 +58,7 @@ class LoopResult:
             "stopped_by": self.stopped_by,
             "timing": self.timing_summary(),
             "tracking": self.tracking,
+            "link": self.link,
         }
 
 
@@ -90,6 +94,8 @@ class TickRecord:
     events: list[str] = field(default_factory=list)
     late_s: float = 0.0
     tick_s: float = 0.0
+    link: dict[str, Any] | None = None
+    """The link's counters since the episode began (firmware_bridge.link_health)."""
 
     def message(self) -> dict[str, Any]:
         """The ``/roach/tick`` message."""
@@ -123,6 +129,7 @@ class TickRecord:
                 "late_ms": self.late_s * 1e3,
             },
             "events": self.events,
+            "link": self.link,
         }
 
 

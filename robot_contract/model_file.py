@@ -15,6 +15,8 @@ bounds, control period) and against the onboard kernels belong to onboard.model.
 
 from __future__ import annotations
 
+import dataclasses
+import hashlib
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -79,6 +81,19 @@ METADATA_KEYS: tuple[str, ...] = (
     "roach.seed",
 )
 """Every key a model file must carry, in the order the exporter writes them."""
+
+SANITY_KEY = "roach.sanity"
+"""Optional (files exported before it load without it): JSON ``{"inputs": [[24]...],
+"delta": [[24]...]}``, probe model inputs drawn from the training data's distribution and
+the model's predicted change (state units) on each, recorded at export."""
+CHECKSUM_KEY = "roach.sha256"
+"""Optional, written last by ``stamp_model``: the SHA-256 of the file's bytes with this
+value replaced by 64 ``0`` characters. A file that carries it is refused at load if a
+single bit differs."""
+_PLACEHOLDER = b"0" * 64
+SANITY_PROBES = 16
+SANITY_TOL = 1e-3
+"""Max |predicted - recorded| change at load, in units of the model's ``delta_std``."""
 
 
 def norm_initializer(name: str) -> str:
@@ -375,11 +390,110 @@ class ModelFile:
     delta_std: np.ndarray
     proto: onnx.ModelProto
     """The parsed file (for running the graph itself, e.g. with onnxruntime)."""
+    checksum: str | None = None
+    """The verified SHA-256 (``CHECKSUM_KEY``), or None: the file carries none."""
 
     @property
     def norm(self) -> dict[str, np.ndarray]:
         """``NORM_NAMES`` -> its [24] array."""
         return {k: getattr(self, k) for k in NORM_NAMES}
+
+
+def reference_delta(f: ModelFile, x: np.ndarray) -> np.ndarray:
+    """The graph's function in float64 numpy: raw inputs [n, 24] -> change [n, 24]."""
+    h = (np.asarray(x, np.float64) - f.input_mean) / f.input_std.astype(np.float64)
+    for i, (w, b) in enumerate(zip(f.weights, f.biases, strict=True)):
+        h = h @ w.T.astype(np.float64) + b
+        if i < len(f.weights) - 1:
+            h = np.maximum(h, 0.0)
+    return np.asarray(h * f.delta_std + f.delta_mean, np.float64)
+
+
+def _entry(value: bytes) -> bytes:
+    """The serialised metadata entry of the checksum (protobuf StringStringEntryProto)."""
+    key = CHECKSUM_KEY.encode()
+    return b"\x0a" + bytes((len(key),)) + key + b"\x12" + bytes((len(value),)) + value
+
+
+def stamp_model(proto: onnx.ModelProto, seed: int = 0) -> bytes:
+    """The bytes to write for ``proto``: with the sanity probes (``SANITY_KEY``) recorded
+    and the checksum (``CHECKSUM_KEY``) last. Idempotent on weights: an existing stamp is
+    replaced, nothing else changes."""
+    import onnx
+
+    model = onnx.ModelProto()
+    model.CopyFrom(proto)
+    keep = [
+        (e.key, e.value) for e in model.metadata_props if e.key not in (SANITY_KEY, CHECKSUM_KEY)
+    ]
+    del model.metadata_props[:]
+    for k, v in keep:
+        model.metadata_props.add(key=k, value=v)
+    f = check_model_proto(model, "<export>")
+    rng = np.random.default_rng(seed)
+    z = np.clip(rng.standard_normal((SANITY_PROBES, MODEL_INPUT_DIM)), -2.0, 2.0)
+    x = (f.input_mean.astype(np.float64) + f.input_std * z).astype(np.float32)
+    record = {
+        "inputs": [[float(v) for v in row] for row in x],
+        "delta": [[float(v) for v in row] for row in reference_delta(f, x)],
+    }
+    model.metadata_props.add(key=SANITY_KEY, value=json.dumps(record))
+    return with_checksum(model)
+
+
+def with_checksum(proto: onnx.ModelProto) -> bytes:
+    """The bytes of ``proto`` with ``CHECKSUM_KEY`` (re)written last, nothing else changed."""
+    import onnx
+
+    model = onnx.ModelProto()
+    model.CopyFrom(proto)
+    keep = [(e.key, e.value) for e in model.metadata_props if e.key != CHECKSUM_KEY]
+    del model.metadata_props[:]
+    for k, v in keep:
+        model.metadata_props.add(key=k, value=v)
+    model.metadata_props.add(key=CHECKSUM_KEY, value=_PLACEHOLDER.decode())
+    data = model.SerializeToString()
+    if data.count(_entry(_PLACEHOLDER)) != 1:
+        raise ModelFileError("model file: cannot place the checksum (placeholder not unique)")
+    digest = hashlib.sha256(data).hexdigest().encode()
+    return data.replace(_entry(_PLACEHOLDER), _entry(digest))
+
+
+def verify_checksum(data: bytes, props: Mapping[str, str], path: str | Path) -> bool:
+    """True if the file carries a checksum and ``data`` matches it; False if it carries
+    none; ModelFileError if it does not match."""
+    stored = props.get(CHECKSUM_KEY)
+    if stored is None:
+        return False
+    value = stored.encode()
+    if len(value) != 64 or data.count(_entry(value)) != 1:
+        raise ModelFileError(f"model file {path}: damaged checksum entry {CHECKSUM_KEY}")
+    actual = hashlib.sha256(data.replace(_entry(value), _entry(_PLACEHOLDER))).hexdigest()
+    if actual != stored:
+        raise ModelFileError(
+            f"model file {path}: SHA-256 {actual[:12]}... differs from the recorded "
+            f"{stored[:12]}...: the file was changed or damaged after export"
+        )
+    return True
+
+
+def sanity_record(f: ModelFile) -> tuple[np.ndarray, np.ndarray] | None:
+    """The recorded probe inputs [n, 24] and changes [n, 24], or None if the file has none;
+    ModelFileError if the record does not parse."""
+    text = f.metadata.get(SANITY_KEY)
+    if text is None:
+        return None
+    try:
+        raw = json.loads(text)
+        x = np.asarray(raw["inputs"], np.float32)
+        d = np.asarray(raw["delta"], np.float64)
+    except (ValueError, KeyError, TypeError):
+        raise ModelFileError(f"model file {f.path}: metadata {SANITY_KEY} does not parse") from None
+    if x.ndim != 2 or x.shape[1] != MODEL_INPUT_DIM or d.shape != (x.shape[0], MODEL_OUTPUT_DIM):
+        raise ModelFileError(f"model file {f.path}: metadata {SANITY_KEY} has wrong shapes")
+    if not (np.isfinite(x).all() and np.isfinite(d).all()):
+        raise ModelFileError(f"model file {f.path}: metadata {SANITY_KEY} is not finite")
+    return x, d
 
 
 def read_model_file(path: str | Path) -> ModelFile:
@@ -393,16 +507,25 @@ def read_model_file(path: str | Path) -> ModelFile:
     import onnx
 
     p = Path(path)
+    if p.is_dir():
+        raise ModelFileError(f"model file {p}: is a directory, not a file")
     if not p.is_file():
         raise ModelFileError(f"model file {p}: no such file")
     try:
-        proto = onnx.load(str(p))
+        data = p.read_bytes()
+    except OSError as exc:
+        raise ModelFileError(f"model file {p}: cannot read ({exc.strerror or exc})") from None
+    try:
+        proto = onnx.load_model_from_string(data)
     except Exception as exc:  # onnx raises DecodeError, ValueError, ... for a damaged file
         raise ModelFileError(
             f"model file {p}: not a readable ONNX file (truncated or another format): "
             f"{type(exc).__name__}"
         ) from None
-    return check_model_proto(proto, p)
+    props = {e.key: e.value for e in proto.metadata_props}
+    verified = verify_checksum(data, props, p) if len(proto.graph.node) else False
+    f = check_model_proto(proto, p)
+    return dataclasses.replace(f, checksum=props[CHECKSUM_KEY] if verified else None)
 
 
 def check_model_proto(proto: onnx.ModelProto, path: str | Path) -> ModelFile:
@@ -469,5 +592,8 @@ def check_model_proto(proto: onnx.ModelProto, path: str | Path) -> ModelFile:
         weights=tuple(weights),
         biases=tuple(biases),
         proto=proto,
-        **norm,
+        input_mean=norm["input_mean"],
+        input_std=norm["input_std"],
+        delta_mean=norm["delta_mean"],
+        delta_std=norm["delta_std"],
     )

@@ -12,6 +12,7 @@ import argparse
 import importlib
 import sys
 from collections.abc import Sequence
+from typing import NoReturn
 
 from robot_contract.errors import RoachError
 
@@ -40,7 +41,19 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
         "bundle, copy, verify and activate the onboard code on the robot",
     ),
     "bench": ("tools.cmd_bench", "benchmarks that print numbers"),
+    "soak": (
+        "tools.cmd_soak",
+        "hours of simulated running in lockstep: memory, logged ticks, stalls",
+    ),
 }
+
+
+class _OneLineParser(argparse.ArgumentParser):
+    """A subcommand's parser whose mistakes are one line on stderr, exit code 2 (no usage
+    block: ``roach <command> --help`` shows it)."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {' '.join(message.split())}\n")
 
 
 def _build_parser() -> argparse.ArgumentParser:
@@ -58,7 +71,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     top = _build_parser()
     if not argv or argv[0] in ("-h", "--help") or argv[0] not in SUBCOMMANDS:
         if argv and argv[0] not in ("-h", "--help"):
-            top.print_usage(sys.stderr)
             print(
                 f"roach: error: unknown command {argv[0]!r}; valid: {', '.join(SUBCOMMANDS)}",
                 file=sys.stderr,
@@ -77,9 +89,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             file=sys.stderr,
         )
         return 2
-    parser = argparse.ArgumentParser(prog=f"roach {name}", description=help_text)
+    parser = _OneLineParser(prog=f"roach {name}", description=help_text)
     module.add_arguments(parser)
-    args = parser.parse_args(argv[1:])
+    try:
+        args = parser.parse_args(argv[1:])
+    except SystemExit as exc:  # --help, or a one-line argument error (exit code 2)
+        return int(exc.code or 0)
     args.argv = argv[1:]  # the command's own words, for records of how a result was made
     try:
         return int(module.run(args) or 0)

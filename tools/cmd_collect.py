@@ -5,13 +5,15 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from tools.argtypes import COUNT, SEED
+
 HELP = "collect rollouts in simulation into a dataset"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", required=True, type=Path, help="dataset folder to write")
-    parser.add_argument("--episodes", type=int, default=100, help="episodes (110 steps each)")
-    parser.add_argument("--seed", type=int, default=0, help="collection seed")
+    parser.add_argument("--episodes", type=COUNT, default=100, help="episodes (110 steps each)")
+    parser.add_argument("--seed", type=SEED, default=0, help="collection seed")
     parser.add_argument("--workers", type=int, default=2, help="worker processes")
     parser.add_argument(
         "--cluster",

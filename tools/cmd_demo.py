@@ -25,6 +25,7 @@ from onboard.logging_mcap import read_log
 from onboard.tasks import TASKS, path_points
 from robot_contract.errors import ConfigError, LinkError
 from robot_contract.state import CONTROL_PERIOD_S
+from tools.argtypes import COUNT, SEED
 
 HELP = "run the shipped model on the simulated robot, end to end"
 REPO = Path(__file__).resolve().parents[1]
@@ -45,7 +46,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "half its torque 3 s in)",
     )
     parser.add_argument("--task", default="figure8", help=f"path: {', '.join(TASKS)}")
-    parser.add_argument("--steps", type=int, default=190, help="control ticks (default 190)")
+    parser.add_argument("--steps", type=COUNT, default=190, help="control ticks (default 190)")
     parser.add_argument(
         "--scale",
         type=float,
@@ -53,7 +54,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="path size (task scale_m; default 1.5: the figure-8 of 0.75 m loops, 9.4 m, "
         "is driven whole in the 190 ticks)",
     )
-    parser.add_argument("--seed", type=int, default=0, help="simulator seed (default 0)")
+    parser.add_argument("--seed", type=SEED, default=0, help="simulator seed (default 0)")
     parser.add_argument("--models", default=str(REPO / "models"), help="folder of the models")
     parser.add_argument("--out", default="runs/demo", help="folder for logs and the plot")
     parser.add_argument("--no-plot", action="store_true", help="skip the trajectory plot")

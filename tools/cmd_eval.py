@@ -15,6 +15,7 @@ import shlex
 from pathlib import Path
 
 from robot_contract.errors import ConfigError
+from tools.argtypes import COUNT, SEED
 
 HELP = "score the controller on the simulated robot over many episodes"
 
@@ -49,8 +50,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--suite", help="a named set of tasks and conditions instead: paper, smoke")
     parser.add_argument("--episodes", type=int, default=5, help="seeds per case (default 5)")
-    parser.add_argument("--seed", type=int, default=0, help="first simulator seed (default 0)")
-    parser.add_argument("--steps", type=int, default=110, help="ticks per episode (default 110)")
+    parser.add_argument("--seed", type=SEED, default=0, help="first simulator seed (default 0)")
+    parser.add_argument("--steps", type=COUNT, default=110, help="ticks per episode (default 110)")
     parser.add_argument(
         "--board",
         choices=("python", "c"),

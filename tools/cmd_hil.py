@@ -20,6 +20,7 @@ from pathlib import Path
 from firmware_bridge.hil import Check, CheckResult, HilSettings, run_checks
 from firmware_bridge.serial_robot import SerialRobot
 from robot_contract.errors import ConfigError
+from tools.argtypes import float_in, int_in
 
 HELP = "hardware-in-the-loop checks against a robot on a port"
 SHIPPED_MODEL = Path(__file__).resolve().parents[1] / "models" / "grbal.onnx"
@@ -27,15 +28,29 @@ SHIPPED_MODEL = Path(__file__).resolve().parents[1] / "models" / "grbal.onnx"
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--port", required=True, help="device path or pyserial URL")
-    parser.add_argument("--baud", type=int, default=1_000_000, help="baud rate (default 1000000)")
     parser.add_argument(
-        "--rate-hz", type=float, default=100.0, help="telemetry rate to ask for (default 100)"
+        "--baud",
+        type=int_in(9600, 4_000_000),
+        default=1_000_000,
+        help="baud rate (default 1000000)",
     )
     parser.add_argument(
-        "--leg-rev-s", type=float, default=4.0, help="setpoint of the drive checks (default 4)"
+        "--rate-hz",
+        type=float_in(0, 1000, open_low=True),
+        default=100.0,
+        help="telemetry rate to ask for (default 100)",
     )
     parser.add_argument(
-        "--timeout-ms", type=int, default=250, help="command timeout to arm (default 250)"
+        "--leg-rev-s",
+        type=float_in(2, 9),
+        default=4.0,
+        help="setpoint of the drive check (default 4)",
+    )
+    parser.add_argument(
+        "--timeout-ms",
+        type=int_in(20, 10_000),
+        default=250,
+        help="command timeout to arm (default 250)",
     )
     parser.add_argument(
         "--model",
@@ -49,7 +64,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    if args.rate_hz <= 0 or args.rate_hz > 1000:
+    if not 0 < args.rate_hz <= 1000:
         raise ConfigError(f"--rate-hz {args.rate_hz:g} out of range; valid: (0, 1000]")
     if not 2.0 <= args.leg_rev_s <= 9.0:
         raise ConfigError(f"--leg-rev-s {args.leg_rev_s:g} out of range; valid: [2, 9]")

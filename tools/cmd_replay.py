@@ -26,6 +26,7 @@ from onboard.replay import replay_adaptation, replay_summary, replay_totals, sum
 from onboard.replay_check import check_log, logged_config
 from onboard.replay_outputs import plot_log, write_dataset
 from robot_contract.errors import ConfigError
+from tools.argtypes import int_in
 
 HELP = "replay a logged run offline"
 
@@ -34,7 +35,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("log", help="MCAP log written by `roach run`")
     parser.add_argument("--model", help="model file (default: the one the run used)")
     parser.add_argument("--mode", help=f"adaptation mode: {', '.join(MODES)} (default: the run's)")
-    parser.add_argument("--M", type=int, help="adaptation window (default: the run's)")
+    parser.add_argument("--M", type=int_in(1, 1000), help="adaptation window (default: the run's)")
     parser.add_argument("--quiet", action="store_true", help="summary only, no per-tick table")
     parser.add_argument(
         "--check",
@@ -53,12 +54,19 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     path = Path(args.log)
+    if path.is_dir():
+        raise ConfigError(f"log {path}: is a directory, not a log file")
     if not path.is_file():
-        raise ConfigError(f"log {path}: no such file")
+        what = "not a regular file" if path.exists() else "no such file"
+        raise ConfigError(f"log {path}: {what}")
+    if path.stat().st_size == 0:
+        raise ConfigError(f"log {path}: empty file (the run wrote nothing)")
     try:
         log = read_log(path)
     except McapError as exc:
         raise ConfigError(f"log {path}: not an MCAP log ({type(exc).__name__})") from None
+    if log.run is None and not log.ticks:
+        raise ConfigError(f"log {path}: no run record and no ticks (not a roach run log)")
     print(summary_text(path, log))
     if args.to_dataset:
         n_ep, n_tr = write_dataset(log, path, Path(args.to_dataset))

@@ -7,6 +7,8 @@ import json
 from dataclasses import asdict
 from pathlib import Path
 
+from tools.argtypes import SEED
+
 HELP = "adaptation results table (docs/results.md)"
 
 
@@ -35,7 +37,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="a roach eval --json run of a suite (make results): its tables and plots "
         "become the first section",
     )
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--seed", type=SEED, default=0)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument(
         "--cluster",

@@ -20,6 +20,7 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
+from firmware_bridge.link_health import link_line
 from firmware_bridge.robot import Robot
 from onboard.adaptation import MODES
 from onboard.blas import set_blas_threads
@@ -29,11 +30,13 @@ from onboard.logging_mcap import LOG_FORMAT_VERSION, TOPIC_RUN, TickLogWriter
 from onboard.loop import Controller, build_controller, load_controller_model
 from onboard.model import LoadedModel
 from onboard.replay_check import replay_record
+from onboard.resources import check_sizes, check_step_time, time_steps
 from onboard.run_observers import RunObservers
 from onboard.tasks import TASKS
 from onboard.tick_record import LoopResult
 from onboard.warmup import warm_up
 from robot_contract.errors import ConfigError, LinkError, RoachError
+from tools.argtypes import COUNT
 
 HELP = "the onboard controller: adapt, plan and drive the robot"
 
@@ -49,7 +52,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--model", required=True, help="model file, e.g. models/grbal.onnx")
     parser.add_argument("--config", help="TOML config (default: built-in defaults)")
     parser.add_argument("--task", help=f"path to follow: {', '.join(TASKS)}")
-    parser.add_argument("--steps", type=int, help="control ticks (default 110)")
+    parser.add_argument("--steps", type=COUNT, help="control ticks (default 110)")
     parser.add_argument("--mode", help=f"adaptation: {', '.join(MODES)}")
     parser.add_argument("--log", help="MCAP log path (default runs/run-<time>.mcap)")
     parser.add_argument(
@@ -81,6 +84,10 @@ def run(args: argparse.Namespace) -> int:
         link__port=args.port,
     )
     model = load_controller_model(args.model, cfg)
+    check_sizes(cfg, model)
+    if model.checksum is None:
+        msg = "carries no checksum (exported before checksums): integrity not verified"
+        print(f"roach run: warning: {args.model} {msg}; re-export it", file=sys.stderr)
     set_blas_threads(cfg.loop.blas_threads)
     robot = open_robot(cfg)
     lockstep = clock_of_board(robot, cfg, "lockstep" if args.lockstep else args.clock)
@@ -104,6 +111,9 @@ def run(args: argparse.Namespace) -> int:
         # Compile the kernels before the robot moves: the first tick costs what every tick
         # costs instead of tripping the board's command timeout.
         warm_up(model, ctl.adapter, ctl.objective, cfg)
+        if not args.lockstep:  # the step must fit the wall-clock period (onboard/resources.py)
+            n = cfg.resources.warmup_steps
+            check_step_time(time_steps(ctl.adapter, ctl.objective, ctl.planner, cfg, n), cfg)
         hello = ctl.start(cfg.link.hello_timeout_s, cfg.link.telemetry_rate_hz)
         log.write(TOPIC_RUN, run_record(cfg, model, hello, ctl, lockstep))
         watchers.started()
@@ -112,7 +122,7 @@ def run(args: argparse.Namespace) -> int:
         ctl.shutdown()
         watchers.close()
         robot.close()
-        log.close(None if result is None else result.as_dict())
+        log.close(ctl.result.as_dict() if result is not None or log.failed else None)
         for s, h in old.items():
             signal.signal(s, h)
     print(report(result, cfg, lockstep, log_path))
@@ -219,6 +229,8 @@ def report(result: LoopResult | None, cfg: ControllerConfig, lockstep: bool, log
         )
     events = ", ".join(f"{k} {v}" for k, v in sorted(result.events.items())) or "none"
     lines.append(f"overruns: {result.overruns}   events: {events}")
+    if result.link:
+        lines.append(link_line(result.link))
     tr = result.tracking
     if tr.get("n"):
         lines.append(

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING
 from firmware_bridge.fake.board_faults import make_firmware, split_faults
 from firmware_bridge.fake.faults import parse_faults
 from robot_contract.errors import ConfigError
+from tools.argtypes import SEED
 
 if TYPE_CHECKING:
     from firmware_bridge.fake.c_firmware import CFirmware
@@ -46,7 +47,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--condition", default="", help="simulator condition string, e.g. 'terrain=turf'"
     )
     parser.add_argument("--condition-file", metavar="TOML", help="condition from a file")
-    parser.add_argument("--seed", type=int, default=0, help="simulation and fault seed")
+    parser.add_argument("--seed", type=SEED, default=0, help="simulation and fault seed")
     parser.add_argument(
         "--faults",
         default="",

@@ -16,6 +16,7 @@ import math
 from firmware_bridge.records import DUTY_FULL_SCALE
 from firmware_bridge.sim.conditions import Condition, load_condition_file, parse_condition
 from robot_contract.errors import ConfigError
+from tools.argtypes import SEED, float_in
 
 HELP = "simulate open-loop commands and report what happened"
 
@@ -24,14 +25,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     src = parser.add_mutually_exclusive_group()
     src.add_argument("--condition", default="", help='e.g. "terrain=turf,missing_leg=RF@4"')
     src.add_argument("--condition-file", default=None, help="TOML file of condition keys")
-    parser.add_argument("--seconds", type=float, default=2.0, help="simulated time (s)")
+    parser.add_argument(
+        "--seconds", type=float_in(0, 3600, open_low=True), default=2.0, help="simulated time (s)"
+    )
     parser.add_argument("--left", type=float, default=6.0, help="left leg setpoint (rev/s)")
     parser.add_argument("--right", type=float, default=6.0, help="right leg setpoint (rev/s)")
     parser.add_argument(
         "--duty", type=int, nargs=2, metavar=("LEFT", "RIGHT"), default=None,
         help="open-loop PWM duty (-4000..4000) instead of the leg-velocity PID",
     )  # fmt: skip
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--seed", type=SEED, default=0)
     parser.add_argument(
         "--bench", action="store_true",
         help="measure the real-time factor on one core (random 10 Hz leg-velocity commands)",

@@ -18,6 +18,7 @@ import numpy as np
 from firmware_bridge.records import DUTY_FULL_SCALE
 from firmware_bridge.sim.conditions import parse_condition
 from robot_contract.errors import ConfigError
+from tools.argtypes import float_in, int_in
 
 HELP = "plot one open-loop command under each condition family"
 
@@ -40,8 +41,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--duty", type=int, nargs=2, default=(2400, 2400), metavar=("LEFT", "RIGHT"),
         help="open-loop PWM duty of the command (default 2400 2400)",
     )  # fmt: skip
-    parser.add_argument("--seconds", type=float, default=2.0, help="duration of each run (s)")
-    parser.add_argument("--seeds", type=int, default=3, help="seeds per condition")
+    parser.add_argument(
+        "--seconds",
+        type=float_in(0, 3600, open_low=True),
+        default=2.0,
+        help="duration of each run (s)",
+    )
+    parser.add_argument("--seeds", type=int_in(1, 100), default=3, help="seeds per condition")
 
 
 def run(args: argparse.Namespace) -> int:

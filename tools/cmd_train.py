@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from tools.argtypes import SEED
+
 HELP = "train an MB or GrBAL dynamics model"
 
 
@@ -45,7 +47,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--init-from", default="", help="start from this run folder's weights (e.g. the MB run)"
     )
-    parser.add_argument("--seed", type=int, default=d.seed)
+    parser.add_argument("--seed", type=SEED, default=d.seed)
     parser.add_argument("--threads", type=int, default=d.threads, help="torch threads")
     parser.add_argument(
         "--aggregate",

@@ -5,12 +5,14 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from tools.argtypes import SEED
+
 HELP = "collect, train and export the shipped models"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", type=Path, default=Path("models"), help="folder for the .onnx")
-    parser.add_argument("--seed", type=int, default=0, help="collection and training seed")
+    parser.add_argument("--seed", type=SEED, default=0, help="collection and training seed")
     parser.add_argument(
         "--budget-minutes", type=float, default=50.0, help="wall-clock cap for the whole run"
     )

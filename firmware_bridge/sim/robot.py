@@ -129,6 +129,13 @@ class SimRobot:
         self._switch_pending = [round(t / dt) for t in self._condition.switch_times() if t > 0.0]
         self._hitch_sled()
 
+    def set_condition(self, condition: Condition | str) -> None:
+        """Switches to ``condition`` now, without a reset (the robot stays where it is); its
+        ``@T`` switches are ignored. Used by long runs whose conditions change over time."""
+        self._condition = as_condition(condition)
+        self._switch_pending = []
+        self._apply_condition(self._condition.at(0.0))
+
     @property
     def time_s(self) -> float:
         """Simulated seconds since reset."""

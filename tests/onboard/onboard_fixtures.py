@@ -19,6 +19,8 @@ import numpy as np
 import onnx
 
 from robot_contract import model_file
+from robot_contract.errors import ModelFileError
+from robot_contract.model_file import stamp_model
 from robot_contract.state import (
     ACTION_HIGH_REV_S,
     ACTION_LOW_REV_S,
@@ -93,11 +95,14 @@ def write_random_model(
     hidden: Sequence[int] = (32, 32),
     seed: int = 0,
     metadata: Mapping[str, str | None] | None = None,
+    stamp: bool = True,
 ) -> Path:
     """Writes a valid random model to ``path`` and returns the path.
 
     ``metadata`` overrides individual keys of the default metadata; a value of None
-    removes the key (to build invalid files for loader tests).
+    removes the key (to build invalid files for loader tests). ``stamp``: with the probe
+    record and checksum the exporter writes (robot_contract.model_file.stamp_model), as
+    long as the file is valid enough to stamp; False: as files exported before them.
     """
     weights, biases, norm = random_model_arrays(hidden, seed)
     meta: dict[str, str] = default_metadata(hidden)
@@ -108,5 +113,9 @@ def write_random_model(
             meta[key] = value
     model = build_model_proto(weights, biases, norm, meta)
     path = Path(path)
-    onnx.save(model, str(path))
+    try:
+        data = stamp_model(model) if stamp else model.SerializeToString()
+    except ModelFileError:  # an invalid file for a loader test: written as built
+        data = model.SerializeToString()
+    path.write_bytes(data)
     return path

@@ -155,7 +155,7 @@ class ScriptedRobot(Robot):
         t_us = (stamp_k * PERIOD_US) & 0xFFFFFFFF
         tel = Telemetry(
             k, t_us, self.leg_counts, self.leg_counts, 0, 0, 0, 0,
-            0, 0, 0, 0, 0, 4096, 1000, 1000, 7400,
+            0, 0, 0, 0, 0, 4096, 1000, 1000, 3900,
         )  # fmt: skip
         pose = dataclasses.replace(Pose(self.x_m, 0.0, 0.03, 0.0, 0.0, 0.0, t_us), **fault.pose)
         arrived = time.monotonic() - fault.age_s

@@ -22,11 +22,13 @@ from onboard.adaptation import Adapter
 from onboard.config import ControllerConfig, LoopConfig
 from onboard.logging_mcap import TickLogWriter, read_log
 from onboard.loop import Controller
-from onboard.model import load_model
+from onboard.model import LoadedModel, load_model, model_from_arrays
 from onboard.objective import Objective
 from onboard.planner import Planner, PlannerConfig, make_planner
+from onboard.plausibility import IMPLAUSIBLE_MODEL
 from onboard.tasks import TaskConfig
 from onboard.warmup import warm_up
+from robot_contract.errors import ModelFileError
 from robot_contract.state import ACTION_HIGH_REV_S, ACTION_LOW_REV_S
 
 REPO = Path(__file__).resolve().parents[3]
@@ -42,9 +44,17 @@ def fake_robot(clock: str) -> Iterator[str]:
 
 
 def _controller(
-    model_path: Path, robot: SerialRobot, planner: Any, tmp_path: Path, lockstep: bool
+    model_path: Path | LoadedModel,
+    robot: SerialRobot,
+    planner: Any,
+    tmp_path: Path,
+    lockstep: bool,
 ) -> Controller:
-    model = load_model(model_path, action_low=tuple(LOW), action_high=tuple(HIGH))
+    model = (
+        model_path
+        if isinstance(model_path, LoadedModel)
+        else load_model(model_path, action_low=tuple(LOW), action_high=tuple(HIGH))
+    )
     adapter = Adapter(model, "grbal")
     objective = Objective(model, PLANNER, TaskConfig())
     # As `roach run` does: compile the kernels before the robot moves, so a cold JIT cache
@@ -150,13 +160,14 @@ def test_latched_estop_ends_the_episode(random_model_path: Path, tmp_path: Path)
     assert status.flags & FLAG_ESTOPPED and not status.flags & FLAG_MOTORS_ON
 
 
-def _exploding_model(path: Path) -> Path:
+def _exploding_model(path: Path) -> tuple[Path, LoadedModel]:
     """A valid model file whose de-normalised predictions overflow float32 (delta_std at
-    the float32 maximum): every rollout's cost is non-finite."""
+    the float32 maximum): every rollout's cost is non-finite. Also the same model in
+    memory, past the load-time checks that refuse the file."""
     weights, biases, norm = random_model_arrays((32, 32), 0)
     norm["delta_std"] = np.full(24, 3e38, np.float32)
     onnx.save(build_model_proto(weights, biases, norm, default_metadata((32, 32))), str(path))
-    return path
+    return path, model_from_arrays(weights, biases, norm, M=16, inner_lr=0.01)
 
 
 @pytest.mark.parametrize("kind", ["random", "cem"])
@@ -178,14 +189,16 @@ def test_all_non_finite_costs_give_no_best(kind: str) -> None:
 
 @pytest.mark.filterwarnings("error::RuntimeWarning")
 def test_plan_without_finite_cost_is_a_stop(tmp_path: Path) -> None:
-    """A model whose predictions blow up gives plans with no finite cost: every tick
-    commands a stop and counts nan_action, the robot never drives, and numpy prints no
-    overflow warnings."""
-    model_path = _exploding_model(tmp_path / "exploding.onnx")
+    """A model whose predictions blow up is refused at load; past that check (in memory)
+    every tick's predicted step is impossible, so every tick commands a stop and counts
+    implausible_model, the robot never drives, and numpy prints no overflow warnings."""
+    model_path, model = _exploding_model(tmp_path / "exploding.onnx")
+    with pytest.raises(ModelFileError, match="implausible prediction"):
+        load_model(model_path)
     with fake_robot("lockstep") as pty:
         robot = SerialRobot(pty)
         try:
-            ctl = _controller(model_path, robot, make_planner(PLANNER), tmp_path, True)
+            ctl = _controller(model, robot, make_planner(PLANNER), tmp_path, True)
             try:
                 ctl.start()
                 result = ctl.run(6)
@@ -196,9 +209,9 @@ def test_plan_without_finite_cost_is_a_stop(tmp_path: Path) -> None:
         finally:
             robot.close()
     ticks = read_log(tmp_path / "run.mcap").ticks
-    assert len(ticks) == 6 and result.events[safety.NAN_ACTION] == 6
+    assert len(ticks) == 6 and result.events[IMPLAUSIBLE_MODEL] == 6
     assert all(t["command"]["kind"] == "stop" for t in ticks)
-    assert all(t["planner"]["best_cost"] is None for t in ticks)  # inf is logged as null
+    assert all(t["planner"] is None for t in ticks)  # it never planned
     assert not status.flags & FLAG_MOTORS_ON
 
 

@@ -26,6 +26,7 @@ from onboard.loop import Controller
 from onboard.model import LoadedModel, load_model
 from onboard.objective import Objective
 from onboard.planner import Planner, PlannerConfig, PlanResult, RolloutCost, make_planner
+from onboard.plausibility import POSE_OUT_OF_RANGE
 from onboard.tasks import TaskConfig
 from robot_contract.errors import ConfigError, LinkError, ProtocolError
 from robot_contract.state import ACTION_HIGH_REV_S, ACTION_LOW_REV_S
@@ -191,11 +192,11 @@ def test_non_finite_pose_is_a_stop(episode: Episode) -> None:
     assert ticks[2]["command"]["kind"] == "stop"
 
 
-def test_overflowing_state_is_a_nan_state_stop(episode: Episode) -> None:
-    """A finite pose whose difference from the last overflows gives an infinite velocity:
-    nan_state, a stop; and the absurd position that follows leaves no finite plan."""
+def test_overflowing_pose_is_refused_before_the_state(episode: Episode) -> None:
+    """A finite pose far beyond any tracker's range (whose difference from the last would
+    overflow the velocity) is pose_out_of_range: a stop, before any state is built."""
     _ctl, _robot, ticks = episode({2: Fault(pose={"x": 1.7e308})}, steps=4)
-    assert ticks[2]["events"] == [safety.NAN_STATE]
+    assert ticks[2]["events"] == [POSE_OUT_OF_RANGE] and ticks[2]["state"] is None
     assert ticks[2]["command"]["kind"] == "stop"
 
 
