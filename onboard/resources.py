@@ -15,6 +15,7 @@ busy other processes keep it (that shows at run time as overruns).
 
 from __future__ import annotations
 
+import copy
 import math
 import time
 from dataclasses import dataclass, field
@@ -90,7 +91,10 @@ def check_sizes(cfg: Any, model: Any) -> None:
 def time_steps(adapter: Any, objective: Any, planner: Any, cfg: Any, n: int) -> np.ndarray:
     """CPU seconds of ``n`` adapt + plan steps on dummy data near the model's input mean (the
     objective is left as it was). Stops early once two steps have exceeded the budget:
-    the p99 of the rest cannot fit then."""
+    the p99 of the rest cannot fit then. The planner timed is a copy: the controller's own
+    planner keeps its random state and warm start, so a run's commands stay the ones
+    ``roach replay --check`` reproduces."""
+    planner = copy.deepcopy(planner)
     model = adapter.model
     m = adapter.M
     rng = np.random.default_rng(1)

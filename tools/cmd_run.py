@@ -89,14 +89,20 @@ def run(args: argparse.Namespace) -> int:
         msg = "carries no checksum (exported before checksums): integrity not verified"
         print(f"roach run: warning: {args.model} {msg}; re-export it", file=sys.stderr)
     set_blas_threads(cfg.loop.blas_threads)
-    robot = open_robot(cfg)
-    lockstep = clock_of_board(robot, cfg, "lockstep" if args.lockstep else args.clock)
+    # The log first: a path that cannot be written is a mistake to report before the robot
+    # is touched. If the robot then cannot be reached, the empty log is removed again.
     log_path = Path(args.log or time.strftime("runs/run-%Y%m%d-%H%M%S.mcap"))
     try:
         log = TickLogWriter(log_path, sync_every_s=cfg.loop.log_sync_s)
     except OSError as exc:
-        robot.close()
         raise ConfigError(f"cannot write the log {log_path}: {exc.strerror or exc}") from None
+    try:
+        robot = open_robot(cfg)
+        lockstep = clock_of_board(robot, cfg, "lockstep" if args.lockstep else args.clock)
+    except BaseException:
+        log.close(None)
+        log_path.unlink(missing_ok=True)
+        raise
     ctl = build_controller(robot, model, cfg, log=log, lockstep=lockstep)
     watchers = attach_observers(ctl, args, robot, log)
     signals: dict[str, int] = {}
@@ -111,7 +117,7 @@ def run(args: argparse.Namespace) -> int:
         # Compile the kernels before the robot moves: the first tick costs what every tick
         # costs instead of tripping the board's command timeout.
         warm_up(model, ctl.adapter, ctl.objective, cfg)
-        if not args.lockstep:  # the step must fit the wall-clock period (onboard/resources.py)
+        if not lockstep:  # the step must fit the wall-clock period (onboard/resources.py)
             n = cfg.resources.warmup_steps
             check_step_time(time_steps(ctl.adapter, ctl.objective, ctl.planner, cfg, n), cfg)
         hello = ctl.start(cfg.link.hello_timeout_s, cfg.link.telemetry_rate_hz)

@@ -38,6 +38,7 @@ STATS_NAMES = (
     "unknown_type",
     "seq_gaps",
     "frames_missed",
+    "seq_backwards",
     "tx_frames",
     "nacks_sent",
     "watchdog_trips",
@@ -49,7 +50,7 @@ STATS_NAMES = (
     "sample_index",
     "tx_dropped",
 )
-DECODER_COUNTER_NAMES = STATS_NAMES[:10]
+DECODER_COUNTER_NAMES = STATS_NAMES[:11]
 """The frame decoder's counters, in firmware_bridge.frame.COUNTER_NAMES order."""
 
 

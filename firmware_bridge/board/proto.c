@@ -127,7 +127,10 @@ static int decode_run(decoder_t *d, frame_t *f) {
     if (d->have_last_seq && seq != (uint16_t)(d->last_seq + 1u)) {
         uint16_t missed = (uint16_t)(seq - d->last_seq - 1u);
         d->c.seq_gaps++;
-        if (missed < 0x8000u) d->c.frames_missed += missed; /* else: the peer restarted */
+        if (missed < 0x8000u)
+            d->c.frames_missed += missed;
+        else
+            d->c.seq_backwards++; /* a repeated, reordered or restarted peer */
     }
     d->have_last_seq = 1;
     d->last_seq = seq;

@@ -52,7 +52,7 @@ size_t frame_encode(uint8_t type, uint16_t seq, const uint8_t *payload, size_t n
 
 typedef struct {
     uint32_t bytes_in, frames_ok, bad_crc, cobs_errors, runts, oversize, bad_version,
-        unknown_type, seq_gaps, frames_missed;
+        unknown_type, seq_gaps, frames_missed, seq_backwards;
 } decoder_counters_t;
 
 typedef struct {

@@ -88,16 +88,16 @@ void sim_send_sample(void) { board_send_sample(&sim_board); }
 void sim_set_paused(int paused) { sim_board.stream_paused = (uint8_t)(paused != 0); }
 
 /* Board counters for the fake's stats line and the tests, in this order. */
-void sim_stats(uint32_t out[20]) {
+void sim_stats(uint32_t out[21]) {
     const decoder_counters_t *c = &sim_board.decoder.c;
     const board_t *b = &sim_board;
-    uint32_t v[20] = {c->bytes_in, c->frames_ok, c->bad_crc, c->cobs_errors, c->runts,
+    uint32_t v[21] = {c->bytes_in, c->frames_ok, c->bad_crc, c->cobs_errors, c->runts,
                       c->oversize, c->bad_version, c->unknown_type, c->seq_gaps,
-                      c->frames_missed, b->tx_frames, b->nacks_sent, b->watchdog_trips,
+                      c->frames_missed, c->seq_backwards, b->tx_frames, b->nacks_sent, b->watchdog_trips,
                       b->last_command_us, b->watchdog_trip_us, b->now_us,
                       board_flags(b), b->leg_velocity_frames, b->sample_index,
                       sim_io.tx_dropped};
-    for (int i = 0; i < 20; i++) out[i] = v[i];
+    for (int i = 0; i < 21; i++) out[i] = v[i];
 }
 
 /* A frame decoder of its own, for the codec cross-check: feeds `n` bytes, writes each
@@ -127,10 +127,10 @@ uint32_t sim_decoder_feed(const uint8_t *data, uint32_t n, uint8_t *out, uint32_
     }
     return w;
 }
-void sim_decoder_counters(uint32_t out[10]) {
+void sim_decoder_counters(uint32_t out[11]) {
     const decoder_counters_t *c = &sim_decoder.c;
-    uint32_t v[10] = {c->bytes_in, c->frames_ok,    c->bad_crc,      c->cobs_errors,
+    uint32_t v[11] = {c->bytes_in, c->frames_ok,    c->bad_crc,      c->cobs_errors,
                       c->runts,    c->oversize,     c->bad_version,  c->unknown_type,
-                      c->seq_gaps, c->frames_missed};
-    for (int i = 0; i < 10; i++) out[i] = v[i];
+                      c->seq_gaps, c->frames_missed, c->seq_backwards};
+    for (int i = 0; i < 11; i++) out[i] = v[i];
 }

@@ -30,11 +30,11 @@ uint32_t sim_tick(uint32_t micros, int32_t enc_left, int32_t enc_right);
 void sim_rx(const uint8_t *data, uint32_t n);
 void sim_send_sample(void);
 void sim_set_paused(int paused);
-void sim_stats(uint32_t out[20]);
+void sim_stats(uint32_t out[21]);
 uint32_t sim_board_size(void);
 uint32_t sim_io_size(void);
 void sim_decoder_reset(int known);
 uint32_t sim_decoder_feed(const uint8_t *data, uint32_t n, uint8_t *out, uint32_t cap);
-void sim_decoder_counters(uint32_t out[10]);
+void sim_decoder_counters(uint32_t out[11]);
 
 #endif

@@ -42,7 +42,7 @@ def c_decode(lib: ctypes.CDLL, stream: bytes, known: int) -> tuple[list[Frame], 
         length = raw[i + 3]
         frames.append(Frame(raw[i], raw[i + 1] | raw[i + 2] << 8, raw[i + 4 : i + 4 + length]))
         i += 4 + length
-    counters = (ctypes.c_uint32 * 10)()
+    counters = (ctypes.c_uint32 * len(COUNTER_NAMES))()
     lib.sim_decoder_counters(counters)
     return frames, dict(zip(COUNTER_NAMES, counters, strict=True))
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 import time
@@ -21,19 +22,21 @@ pytestmark = pytest.mark.timeout(120)
 
 def test_hil_passes_against_the_c_board(board_lib, tmp_path):
     """`roach hil --port` passes every check against the realtime fake running the C
-    board, and its watchdog check measures the trip at the timeout, within one tick."""
-    link = tmp_path / "robot"
+    board, and its command-timeout check finds the board's trip at the timeout, within
+    one 1 ms tick (docs/protocol.md)."""
+    link, out = tmp_path / "robot", tmp_path / "hil.json"
     with running_fake("--board", "c", "--clock", "realtime", "--link", str(link), cwd=str(REPO)):
         proc = subprocess.run(
-            [sys.executable, "-m", "tools.cli", "hil", "--port", str(link)],
-            cwd=REPO, capture_output=True, text=True, timeout=90,
+            [sys.executable, "-m", "tools.cli", "hil", "--port", str(link), "--json", str(out)],
+            cwd=REPO, capture_output=True, text=True, timeout=120,
         )  # fmt: skip
     assert proc.returncode == 0, proc.stdout + proc.stderr
-    lines = [ln for ln in proc.stdout.splitlines() if ln.startswith(("PASS", "FAIL"))]
-    assert len(lines) == 7 and all(ln.startswith("PASS") for ln in lines), proc.stdout
-    assert "name 'sim-c-realtime'" in lines[0]
-    watchdog = next(ln for ln in lines if ln.split()[1] == "watchdog")
-    assert "trip 250 ms after the last command" in watchdog
+    report = json.loads(out.read_text())
+    assert report["passed"] and all(c["ok"] for c in report["checks"]), proc.stdout
+    assert "'sim-c-realtime'" in proc.stdout
+    timeout = next(c for c in report["checks"] if c["name"] == "command_timeout")
+    stopped = next(f for f in timeout["figures"] if f["name"] == "motors stopped after")
+    assert 250.0 <= stopped["value"] <= 251.0, stopped
 
 
 def test_lockstep_c_board_moves_as_commanded_and_repeats_exactly(board_lib):
