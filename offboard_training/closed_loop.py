@@ -83,13 +83,17 @@ SUITES: dict[str, tuple[tuple[str, ...], tuple[tuple[str, str], ...]]] = {
 meta-test condition plus the training terrains; ``smoke`` is a seconds-long check."""
 
 
+def is_unperturbed(condition: str) -> bool:
+    """The nominal robot on one of the training terrains (no oracle: MB is that model)."""
+    from firmware_bridge.sim.conditions import TRAINING_TERRAINS
+
+    return condition in {"", *(f"terrain={t}" for t in TRAINING_TERRAINS)}
+
+
 def perturbed_conditions(suite: str) -> list[str]:
     """A suite's conditions other than the unperturbed training terrains (those that get
     an oracle)."""
-    from firmware_bridge.sim.conditions import TRAINING_TERRAINS
-
-    plain = {"", *(f"terrain={t}" for t in TRAINING_TERRAINS)}
-    return [c for _, c in SUITES[suite][1] if c not in plain]
+    return [c for _, c in SUITES[suite][1] if not is_unperturbed(c)]
 
 
 @dataclass(frozen=True)
@@ -562,15 +566,14 @@ def oracle_cases(
 ) -> list[EvalCase]:
     """The oracle of every condition that has one in ``folder`` (MB trained on that
     condition, run without adaptation), labelled ``oracle``, on the same seeds."""
-    from offboard_training.oracle import has_oracle, oracle_model
+    from offboard_training.oracle import oracle_models
 
+    found = oracle_models(folder, conditions)
     return [
-        EvalCase(
-            str(oracle_model(folder, c)), "none", task, c, seed + i, steps, None, ORACLE, board
-        )
+        EvalCase(str(found[c]), "none", task, c, seed + i, steps, None, ORACLE, board)
         for task in tasks
         for c in conditions
-        if has_oracle(folder, c)
+        if c in found
         for i in range(episodes)
     ]
 

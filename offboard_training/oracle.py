@@ -193,7 +193,18 @@ def has_oracle(out: str | Path, condition: str) -> bool:
 
 def oracle_model(out: str | Path, condition: str) -> Path:
     """The oracle model file for ``condition`` in ``out`` (trained by train_oracles)."""
-    entry = _index(out).get(steady_condition(condition))
+    return _model_of(out, _index(out), condition)
+
+
+def oracle_models(out: str | Path, conditions: Iterable[str]) -> dict[str, Path]:
+    """condition -> oracle model file, for those of ``conditions`` that have an oracle in
+    ``out`` (the index is read once)."""
+    index = _index(out)
+    return {c: _model_of(out, index, c) for c in conditions if steady_condition(c) in index}
+
+
+def _model_of(out: str | Path, index: dict[str, dict], condition: str) -> Path:
+    entry = index.get(steady_condition(condition))
     path = Path(out) / str(entry.get("model", "")) if isinstance(entry, dict) else None
     if path is None or not path.is_file():
         raise ConfigError(f"--oracle {str(out)!r}: no oracle model for condition {condition!r}")

@@ -30,7 +30,9 @@ from offboard_training.closed_loop import (
     _label,
     ci95,
     compare,
+    is_unperturbed,
     labels,
+    summarise,
 )
 from robot_contract.errors import ConfigError
 
@@ -178,7 +180,7 @@ def suite_markdown(
         "| better on perturbed | worse on perturbed (significant) |"
     )
     lines.append("|---|---:|---:|---:|---:|---:|")
-    perturbed = {c for n, c in pairs if not _is_plain(c)}
+    perturbed = {c for n, c in pairs if not is_unperturbed(c)}
     for other in others + ([ORACLE] if has_oracle else []):
         comps = compare(scores, main, other)
         pert = [c for c in comps if c.condition in perturbed]
@@ -195,12 +197,6 @@ def suite_markdown(
     lines += ["", "Every case (mean cost ± 95 % interval over seeds):", ""]
     lines += _case_table(scores, pairs, tasks, columns)
     return "\n".join(lines) + "\n"
-
-
-def _is_plain(condition: str) -> bool:
-    from firmware_bridge.sim.conditions import TRAINING_TERRAINS
-
-    return condition in {"", *(f"terrain={t}" for t in TRAINING_TERRAINS)}
 
 
 def _recovery_lines(scores: Sequence[EpisodeScore], columns: Sequence[str]) -> list[str]:
@@ -237,17 +233,15 @@ def _case_table(
     tasks: Sequence[str],
     columns: Sequence[str],
 ) -> list[str]:
-    by: dict[tuple[str, str, str], list[float]] = defaultdict(list)
-    for s in scores:
-        by[(_label(s.case), s.case.task, s.case.condition)].append(s.cost)
+    by = {(m.label, m.task, m.condition): m for m in summarise(scores)}
     lines = ["| condition | task | " + " | ".join(f"`{c}`" for c in columns) + " |"]
     lines.append("|---|---|" + "---:|" * len(columns))
     for name, condition in pairs:
         for task in tasks:
             cells = []
             for c in columns:
-                v = by.get((c, task, condition))
-                cells.append(_fmt(float(np.mean(v)), ci95(v)) if v else "-")
+                m = by.get((c, task, condition))
+                cells.append(_fmt(m.cost_mean, m.cost_ci95) if m else "-")
             lines.append(f"| {name} | {task} | " + " | ".join(cells) + " |")
     return lines
 
@@ -271,7 +265,7 @@ def _plots(
     chosen = [c for c in PLOTTED_CONDITIONS if c in names]
     if not chosen:  # another suite: its changes mid-run first, then any perturbed condition
         changing = [c for c in names if parse_condition(c).onset_s() is not None]
-        chosen = (changing or [c for c in names if not _is_plain(c)] or list(names))[:4]
+        chosen = (changing or [c for c in names if not is_unperturbed(c)] or list(names))[:4]
     seed = min(s.case.seed for s in scores)
     task = "figure8" if any(s.case.task == "figure8" for s in scores) else scores[0].case.task
     fig, axes = plt.subplots(1, len(chosen), figsize=(4.2 * len(chosen), 4.2), squeeze=False)
