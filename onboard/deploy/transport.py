@@ -67,18 +67,7 @@ class Target:
             cmd = argv
         else:
             cmd = ["ssh", *self.ssh.ssh_args("-p"), self.dest, shlex.join(argv)]
-        try:
-            res = subprocess.run(
-                cmd,
-                capture_output=True,
-                text=True,
-                timeout=self.ssh.timeout_s,
-                stdin=subprocess.DEVNULL,
-            )
-        except FileNotFoundError:
-            raise DeployError(f"cannot run {cmd[0]!r}: not installed") from None
-        except subprocess.TimeoutExpired:
-            raise DeployError(f"{self.where}: no answer within {self.ssh.timeout_s:g} s") from None
+        res = self._subprocess(cmd, f"{self.where}: no answer")
         if self.host is not None and res.returncode == 255:
             raise DeployError(self._ssh_failure(res.stderr))
         return res
@@ -105,24 +94,13 @@ class Target:
             str(bundle),
             f"{self.dest}:{into}/",
         ]
-        try:
-            res = subprocess.run(
-                cmd,
-                capture_output=True,
-                text=True,
-                timeout=self.ssh.timeout_s,
-                stdin=subprocess.DEVNULL,
-            )
-        except FileNotFoundError:
-            raise DeployError("cannot run 'scp': not installed") from None
-        except subprocess.TimeoutExpired:
-            raise DeployError(
-                f"copy to {self.where} did not finish within {self.ssh.timeout_s:g} s"
-            ) from None
+        res = self._subprocess(cmd, f"copy to {self.where} did not finish")
         if res.returncode != 0:
             raise DeployError(f"copy to {self.where} failed: {self._ssh_failure(res.stderr)}")
 
-    def _subprocess(self, cmd: list[str]) -> subprocess.CompletedProcess[str]:
+    def _subprocess(self, cmd: list[str], late: str) -> subprocess.CompletedProcess[str]:
+        """Runs ``cmd`` here; DeployError if it is not installed or is not done within the
+        timeout (``late``, then "within N s")."""
         try:
             return subprocess.run(
                 cmd,
@@ -134,7 +112,7 @@ class Target:
         except FileNotFoundError:
             raise DeployError(f"cannot run {cmd[0]!r}: not installed") from None
         except subprocess.TimeoutExpired:
-            raise DeployError(f"{self.where}: no answer within {self.ssh.timeout_s:g} s") from None
+            raise DeployError(f"{late} within {self.ssh.timeout_s:g} s") from None
 
     def _check(self, res: subprocess.CompletedProcess[str]) -> None:
         if res.returncode != 0:
