@@ -76,6 +76,8 @@ def test_pick_clock_rules() -> None:
     ConfigError listing the valid clocks."""
     lock, real = {"name": "sim-lockstep"}, {"name": "roach-mb-v2"}
     assert board_clock(lock) == "lockstep" and board_clock(real) == "realtime"
+    assert board_clock({"name": "sim-c-lockstep"}) == "lockstep"
+    assert board_clock({"name": "sim-c-realtime"}) == "realtime"
     assert pick_clock(lock, "auto") is True and pick_clock(real, "auto") is False
     assert pick_clock(lock, "lockstep") is True and pick_clock(real, "realtime") is False
     with pytest.raises(ClockMismatchError):

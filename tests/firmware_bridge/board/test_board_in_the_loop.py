@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import subprocess
 import sys
@@ -70,6 +71,26 @@ def test_lockstep_c_board_moves_as_commanded_and_repeats_exactly(board_lib):
     assert 4.8 < rate < 5.2
     assert pairs[-1][1].x - pairs[0][1].x > 0.15
     assert run() == pairs
+
+
+def test_roach_run_takes_the_lockstep_clock_from_the_c_board(board_lib, tmp_path):
+    """`roach run` with no clock flag against `roach sim --board c --clock lockstep`: the
+    hello names the C board's lockstep clock, so the run ticks on its simulated samples
+    0.1 s apart (as `roach demo --board c` and `roach eval --board c` need)."""
+    from onboard.logging_mcap import read_log
+
+    log = tmp_path / "run.mcap"
+    model = REPO / "models" / "grbal.onnx"
+    with running_fake("--board", "c", "--clock", "lockstep", cwd=str(REPO)) as (_sim, port):
+        proc = subprocess.run(
+            [sys.executable, "-m", "tools.cli", "run", "--port", port, "--model", str(model),
+             "--steps", "8", "--log", str(log), "--quiet"],
+            cwd=REPO, capture_output=True, text=True, timeout=120,
+        )  # fmt: skip
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    ticks = read_log(log).ticks
+    stamps = [t["telemetry"]["timestamp_us"] for t in ticks]
+    assert len(ticks) == 8 and all(b - a == 100_000 for a, b in itertools.pairwise(stamps))
 
 
 def test_watchdog_stops_the_c_board_when_commands_stop(board_lib):
