@@ -23,6 +23,7 @@ from tools.argtypes import SEED
 if TYPE_CHECKING:
     from firmware_bridge.fake.c_firmware import CFirmware
     from firmware_bridge.fake.firmware import FakeFirmware
+    from firmware_bridge.pose.udp import UdpPosePublisher
 
 HELP = "software-in-the-loop fake robot behind a pseudo-terminal"
 
@@ -43,6 +44,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "firmware_bridge/board at its 1 kHz tick; docs/firmware.md)",
     )
     parser.add_argument("--link", metavar="PATH", help="also make a symlink to the pty here")
+    parser.add_argument(
+        "--pose-out",
+        metavar="udp:HOST:PORT",
+        help="publish the pose as a tracker would, as UDP pose datagrams to HOST:PORT, "
+        "and send no POSE frames on the serial line (docs/pose.md)",
+    )
     parser.add_argument(
         "--condition", default="", help="simulator condition string, e.g. 'terrain=turf'"
     )
@@ -68,6 +75,17 @@ def _check_link(link: str) -> None:
         raise ConfigError(f"--link {link!r}: directory {parent!r} is not writable")
 
 
+def _pose_out(text: str) -> UdpPosePublisher:
+    """The publisher of ``--pose-out udp:HOST:PORT``; ConfigError (one line) otherwise."""
+    from firmware_bridge.pose.udp import UdpPosePublisher
+
+    kind, _, rest = text.partition(":")
+    host, _, port = rest.rpartition(":")
+    if kind != "udp" or not host or not port.isdigit() or not 1 <= int(port) <= 65535:
+        raise ConfigError(f"--pose-out {text!r}: write udp:HOST:PORT (port 1..65535)")
+    return UdpPosePublisher(host, int(port))
+
+
 def run(args: argparse.Namespace) -> int:
     board_faults, link_faults = split_faults(args.faults)
     faults = parse_faults(link_faults)  # before the slow simulator import: fail fast
@@ -75,6 +93,9 @@ def run(args: argparse.Namespace) -> int:
         raise ConfigError("give --condition or --condition-file, not both")
     if args.link:
         _check_link(args.link)
+    pose_out = _pose_out(args.pose_out) if args.pose_out else None
+    if pose_out is not None and args.board == "c":
+        raise ConfigError("--pose-out works with the Python board only; leave out --board c")
     from firmware_bridge.fake.server import PtyServer
     from firmware_bridge.sim.conditions import load_condition_file, parse_condition
     from firmware_bridge.sim.robot import SimRobot
@@ -96,7 +117,12 @@ def run(args: argparse.Namespace) -> int:
             )
         firmware = CFirmware(sim, lockstep=args.clock == "lockstep")
     else:
-        firmware = make_firmware(sim, board_faults, lockstep=args.clock == "lockstep")
+        firmware = make_firmware(
+            sim,
+            board_faults,
+            lockstep=args.clock == "lockstep",
+            pose_out=None if pose_out is None else pose_out.publish,
+        )
     server = PtyServer(firmware, faults=faults, link=args.link, seed=args.seed)
 
     def _stop(_signum: int, _frame: FrameType | None) -> None:
@@ -109,7 +135,11 @@ def run(args: argparse.Namespace) -> int:
         for s, handler in previous.items():
             signal.signal(s, handler)
         if server.path is not None:  # not when the pty could not be set up
-            print("stats " + json.dumps(server.stats()), flush=True)
+            stats = server.stats()
+            if pose_out is not None:
+                stats["pose_out"] = {"sent": pose_out.sent, "send_errors": pose_out.send_errors}
+                pose_out.close()
+            print("stats " + json.dumps(stats), flush=True)
     return 0
 
 
