@@ -21,7 +21,6 @@ from types import FrameType
 from typing import Any
 
 from firmware_bridge.link_health import link_line
-from firmware_bridge.pose.source import PoseAlignment, open_pose_source
 from firmware_bridge.robot import Robot
 from firmware_bridge.serial_robot import SerialRobot
 from onboard.adaptation import MODES
@@ -39,7 +38,7 @@ from onboard.tick_record import LoopResult
 from onboard.warmup import warm_up
 from robot_contract.errors import ConfigError, LinkError, RoachError
 from tools.argtypes import COUNT
-from tools.pose_option import add_pose_argument, pose_override
+from tools.pose_option import add_pose_argument, open_serial_robot, pose_override
 
 HELP = "the onboard controller: adapt, plan and drive the robot"
 
@@ -155,17 +154,9 @@ def open_robot(cfg: ControllerConfig) -> SerialRobot:
         raise ConfigError("no serial port: give --port DEVICE or set [link] port in the config")
     if "://" not in port and not Path(port).exists():
         raise PortNotFoundError(f"serial port {port!r} does not exist")
-    source = open_pose_source(cfg.pose)  # a port in use or a missing package: exit 2
-    try:
-        return SerialRobot(
-            port,
-            baudrate=cfg.link.baud,
-            pose_source=source,
-            alignment=PoseAlignment(cfg.pose),
-        )
+    try:  # a pose source that cannot open (port in use, package missing) is exit 2 too
+        return open_serial_robot(port, cfg.link.baud, None, cfg.pose)
     except LinkError as exc:
-        if source is not None:
-            source.close()
         raise PortNotFoundError(str(exc)) from None
 
 

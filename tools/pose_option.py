@@ -4,9 +4,11 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 
-from firmware_bridge.pose.source import parse_pose_spec
-from robot_contract.errors import ConfigError
+from firmware_bridge.pose.source import PoseAlignment, PoseConfig, open_pose_source, parse_pose_spec
+from firmware_bridge.serial_robot import SerialRobot
+from robot_contract.errors import ConfigError, LinkError
 
 
 def _pose(text: str) -> str:
@@ -31,3 +33,22 @@ def add_pose_argument(parser: argparse.ArgumentParser) -> None:
 def pose_override(args: argparse.Namespace) -> str | None:
     """The ``pose__source`` override of ``--pose`` (None: the config's)."""
     return getattr(args, "pose", None)
+
+
+def open_serial_robot(
+    port: str, baudrate: int, pose: str | None, cfg: PoseConfig | None = None
+) -> SerialRobot:
+    """The robot on ``port`` with its pose from ``pose`` (``--pose``; None: ``cfg``'s
+    source, or the serial POSE frames). ConfigError/LinkError, one line, if the port or
+    the pose source cannot be opened; nothing is left open then."""
+    cfg = cfg or PoseConfig()
+    if pose is not None:
+        cfg = dataclasses.replace(cfg, source=pose)
+    source = open_pose_source(cfg)
+    try:
+        return SerialRobot(port, baudrate=baudrate, pose_source=source,
+                           alignment=PoseAlignment(cfg))  # fmt: skip
+    except LinkError:
+        if source is not None:
+            source.close()
+        raise

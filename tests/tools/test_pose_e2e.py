@@ -3,6 +3,7 @@ end to end, over the real pty and a real UDP socket, with no serial POSE frames.
 
 from __future__ import annotations
 
+import itertools
 import json
 import socket
 
@@ -37,7 +38,7 @@ def test_run_follows_a_path_on_the_udp_pose_of_the_fake(random_model_file, tmp_p
     log = read_log(log_path)
     assert len(log.ticks) == 20 and all(t["command"]["kind"] == "plan" for t in log.ticks)
     stamps = [t["pose"]["timestamp_us"] for t in log.ticks]
-    assert [b - a for a, b in zip(stamps, stamps[1:])] == [100_000] * 19
+    assert [b - a for a, b in itertools.pairwise(stamps)] == [100_000] * 19
     assert all(t["timing"]["pose_age_ms"] >= 0 for t in log.ticks)
     assert all(t["timing"]["pose_latency_ms"] is not None for t in log.ticks)
     first = log.ticks[0]["pose"]

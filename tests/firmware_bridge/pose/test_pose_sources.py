@@ -11,7 +11,7 @@ import pytest
 
 from firmware_bridge.pose import datagram
 from firmware_bridge.pose.source import PoseAlignment, PoseConfig, open_pose_source
-from firmware_bridge.pose.udp import UdpPoseSource, UdpPosePublisher
+from firmware_bridge.pose.udp import UdpPosePublisher, UdpPoseSource
 from firmware_bridge.records import Pose
 from robot_contract.errors import ConfigError
 
