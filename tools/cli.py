@@ -48,6 +48,40 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
 }
 
 
+EXTRA_OF_PACKAGE: dict[str, str] = {
+    "torch": "train",
+    "tqdm": "train",
+    "mujoco": "sim",
+    "gymnasium": "sim",
+    "matplotlib": "sim",
+    "ray": "cluster",
+    "foxglove": "live",
+    "motioncapture": "mocap",
+    "numba": "onboard",
+    "onnxruntime": "onboard",
+    "onnx": "onboard",
+    "serial": "onboard",
+    "mcap": "onboard",
+}
+"""Top-level import name -> the pyproject extra that installs it (``pip install -e '.[X]'``)."""
+ROBOT_COMMANDS = ("run", "hil", "collect --port", "calibrate", "replay", "deploy")
+"""What the robot's install (the ``onboard`` extra alone) runs."""
+
+
+def missing_extra_line(command: str, exc: ModuleNotFoundError) -> str | None:
+    """The one-line error for a package an extra would install, or None if ``exc`` is
+    not one (a bug, to be seen as a traceback)."""
+    top = (exc.name or "").split(".")[0]
+    extra = EXTRA_OF_PACKAGE.get(top)
+    if extra is None:
+        return None
+    robot = "" if extra == "onboard" else f"; the robot's install runs {', '.join(ROBOT_COMMANDS)}"
+    return (
+        f"roach {command}: error: needs the '{extra}' extra (package {top!r} is not "
+        f"installed): pip install -e '.[{extra}]'{robot}"
+    )
+
+
 class _OneLineParser(argparse.ArgumentParser):
     """A subcommand's parser whose mistakes are one line on stderr, exit code 2 (no usage
     block: ``roach <command> --help`` shows it)."""
@@ -83,11 +117,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         module = importlib.import_module(module_name)
     except ModuleNotFoundError as exc:
-        print(
+        line = missing_extra_line(name, exc) or (
             f"roach: error: command {name!r} needs the missing package {exc.name!r} "
-            "(install the matching extra, e.g. pip install -e '.[dev]')",
-            file=sys.stderr,
+            "(install the matching extra, e.g. pip install -e '.[dev]')"
         )
+        print(line, file=sys.stderr)
         return 2
     parser = _OneLineParser(prog=f"roach {name}", description=help_text)
     module.add_arguments(parser)
@@ -104,6 +138,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print(f"roach {name}: interrupted", file=sys.stderr)
         return 130
+    except ModuleNotFoundError as exc:  # an extra this install lacks, imported on demand
+        line = missing_extra_line(name, exc)
+        if line is None:
+            raise
+        print(line, file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":
