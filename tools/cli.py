@@ -139,10 +139,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"roach {name}: interrupted", file=sys.stderr)
         return 130
     except ModuleNotFoundError as exc:  # an extra this install lacks, imported on demand
-        line = missing_extra_line(name, exc)
-        if line is None:
+        missing = missing_extra_line(name, exc)
+        if missing is None:
             raise
-        print(line, file=sys.stderr)
+        print(missing, file=sys.stderr)
         return 2
 
 

@@ -18,11 +18,11 @@ from typing import TYPE_CHECKING
 from firmware_bridge.fake.board_faults import make_firmware, split_faults
 from firmware_bridge.fake.faults import parse_faults
 from robot_contract.errors import ConfigError
-from tools.argtypes import SEED
+from tools.argtypes import SEED, float_in
 
 if TYPE_CHECKING:
     from firmware_bridge.fake.c_firmware import CFirmware
-    from firmware_bridge.fake.firmware import FakeFirmware
+    from firmware_bridge.fake.firmware import FakeFirmware, Simulation
     from firmware_bridge.pose.udp import UdpPosePublisher
 
 HELP = "software-in-the-loop fake robot behind a pseudo-terminal"
@@ -55,6 +55,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--condition-file", metavar="TOML", help="condition from a file")
     parser.add_argument("--seed", type=SEED, default=0, help="simulation and fault seed")
+    parser.add_argument(
+        "--tip-at",
+        type=float_in(0, 1e6),
+        metavar="S",
+        help="roll the body onto its back at simulated second S (a robot that flipped)",
+    )
     parser.add_argument(
         "--faults",
         default="",
@@ -106,6 +112,13 @@ def run(args: argparse.Namespace) -> int:
         else parse_condition(args.condition)
     )
     sim = SimRobot(condition, seed=args.seed)
+    board_sim: Simulation = sim
+    if args.tip_at is not None:
+        from firmware_bridge.fake.mishaps import TippingSimulation
+
+        if args.board == "c":
+            raise ConfigError("--tip-at works with the Python board only; leave out --board c")
+        board_sim = TippingSimulation(sim, args.tip_at)
     firmware: FakeFirmware | CFirmware
     if args.board == "c":
         from firmware_bridge.fake.c_firmware import CFirmware
@@ -118,7 +131,7 @@ def run(args: argparse.Namespace) -> int:
         firmware = CFirmware(sim, lockstep=args.clock == "lockstep")
     else:
         firmware = make_firmware(
-            sim,
+            board_sim,
             board_faults,
             lockstep=args.clock == "lockstep",
             pose_out=None if pose_out is None else pose_out.publish,

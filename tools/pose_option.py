@@ -19,7 +19,7 @@ def _pose(text: str) -> str:
     return text
 
 
-def add_pose_argument(parser: argparse.ArgumentParser) -> None:
+def add_pose_argument(parser: argparse._ActionsContainer) -> None:
     parser.add_argument(
         "--pose",
         type=_pose,

@@ -54,3 +54,16 @@ def test_run_works_on_the_robot_install(random_model_file, tmp_path) -> None:
         )  # fmt: skip
     assert res.returncode == 0, res.stderr
     assert "roach run: 10 ticks" in res.stdout and "events: none" in res.stdout
+
+
+def test_collect_and_hil_work_on_the_robot_install(tmp_path) -> None:
+    """`roach collect --port` and `roach hil` on the onboard packages only."""
+    with fake_robot("--clock", "lockstep") as (_s, pty):
+        res = _robot_roach("collect", "--port", pty, "--out", str(tmp_path), "--lockstep",
+                           "--minutes", "0.05", "--no-progress")  # fmt: skip
+    assert res.returncode == 0, res.stderr
+    assert "30 ticks" in res.stdout and len(list(tmp_path.glob("collect-*.mcap"))) == 1
+    with fake_robot("--clock", "realtime") as (_s, pty):
+        res = _robot_roach("hil", "--port", pty, "--no-closed-loop")
+    assert res.returncode == 0, res.stdout + res.stderr
+    assert "8 of 8 checks passed" in res.stdout
