@@ -20,7 +20,7 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
-from onboard.collect import CollectResult, CollectSettings, Collector
+from onboard.collect import Collector, CollectResult, CollectSettings
 from onboard.config import describe, load_config, with_overrides
 from onboard.logging_mcap import LOG_FORMAT_VERSION, TOPIC_RUN, TickLogWriter
 from onboard.tick_record import TickRecord
