@@ -33,6 +33,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from firmware_bridge.calibration import SensorCalibration
 from firmware_bridge.robot import Robot
 from firmware_bridge.state_builder import StateBuilder
 from onboard import safety
@@ -156,13 +157,14 @@ class Collector:
         settings: CollectSettings,
         log: TickLogWriter | None = None,
         lockstep: bool = False,
+        calibration: SensorCalibration | None = None,
     ) -> None:
         self.robot, self.cfg, self.s, self.log = robot, cfg, settings, log
         self.low, self.high = cfg.action_low_rev_s, cfg.action_high_rev_s
         self.nominal = np.full(2, 0.5 * (self.low + self.high))
         self.clock = make_clock(cfg, lockstep)
         self.motors = MotorSupervisor(robot, self.clock.confirm_s)
-        self.states = StateBuilder()
+        self.states = StateBuilder(calibration)
         rng = np.random.default_rng(settings.seed)
         self.policy = RandomHold(rng, self.low, self.high, settings.hold_min, settings.hold_max)
         self.centre = settings.arena_centre

@@ -36,6 +36,7 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     ),
     "replay": ("tools.cmd_replay", "replay a logged run offline"),
     "hil": ("tools.cmd_hil", "hardware-in-the-loop checks against a robot on a port"),
+    "calibrate": ("tools.cmd_calibrate", "measure a new robot over the link, write its robot file"),
     "deploy": (
         "tools.cmd_deploy",
         "bundle, copy, verify and activate the onboard code on the robot",

@@ -8,7 +8,7 @@ import argparse
 from pathlib import Path
 
 from tools.argtypes import COUNT, SEED, float_in
-from tools.pose_option import add_pose_argument
+from tools.pose_option import add_pose_argument, add_robot_argument
 
 HELP = "collect rollouts in simulation into a dataset, or on a robot (--port)"
 
@@ -61,6 +61,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     robot = parser.add_argument_group("on a robot (--port)")
     robot.add_argument("--port", help="collect on the robot on this serial port (or fake's pty)")
     add_pose_argument(robot)
+    add_robot_argument(robot)
     robot.add_argument("--config", help="controller TOML config ([loop], [link], [pose])")
     robot.add_argument(
         "--clock",

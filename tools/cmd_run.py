@@ -38,7 +38,13 @@ from onboard.tick_record import LoopResult
 from onboard.warmup import warm_up
 from robot_contract.errors import ConfigError, LinkError, RoachError
 from tools.argtypes import COUNT
-from tools.pose_option import add_pose_argument, open_serial_robot, pose_override
+from tools.pose_option import (
+    add_pose_argument,
+    add_robot_argument,
+    open_serial_robot,
+    pose_override,
+    with_robot_file,
+)
 
 HELP = "the onboard controller: adapt, plan and drive the robot"
 
@@ -66,6 +72,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--lockstep", action="store_true", help="same as --clock lockstep")
     add_pose_argument(parser)
+    add_robot_argument(parser)
     parser.add_argument("--quiet", action="store_true", help="no status line on the terminal")
     parser.add_argument(
         "--live",
@@ -87,6 +94,7 @@ def run(args: argparse.Namespace) -> int:
         link__port=args.port,
         pose__source=pose_override(args),
     )
+    cfg, robot_file = with_robot_file(cfg, args.robot)
     model = load_controller_model(args.model, cfg)
     check_sizes(cfg, model)
     if model.checksum is None:
@@ -107,7 +115,9 @@ def run(args: argparse.Namespace) -> int:
         log.close(None)
         log_path.unlink(missing_ok=True)
         raise
-    ctl = build_controller(robot, model, cfg, log=log, lockstep=lockstep)
+    ctl = build_controller(
+        robot, model, cfg, log=log, lockstep=lockstep, calibration=robot_file.sensors
+    )
     watchers = attach_observers(ctl, args, robot, log)
     signals: dict[str, int] = {}
 

@@ -56,6 +56,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--condition-file", metavar="TOML", help="condition from a file")
     parser.add_argument("--seed", type=SEED, default=0, help="simulation and fault seed")
     parser.add_argument(
+        "--miscal",
+        default="",
+        help="planted miscalibration, e.g. 'encoder_left=-1,gyro_bias_z=0.05' (rad/s); "
+        "motor gains and the tracker's yaw are conditions (gain_left=, yaw_offset_deg=)",
+    )
+    parser.add_argument(
         "--tip-at",
         type=float_in(0, 1e6),
         metavar="S",
@@ -119,6 +125,12 @@ def run(args: argparse.Namespace) -> int:
         if args.board == "c":
             raise ConfigError("--tip-at works with the Python board only; leave out --board c")
         board_sim = TippingSimulation(sim, args.tip_at)
+    if args.miscal:
+        from firmware_bridge.fake.mishaps import MiscalibratedSimulation, parse_miscalibration
+
+        if args.board == "c":
+            raise ConfigError("--miscal works with the Python board only; leave out --board c")
+        board_sim = MiscalibratedSimulation(board_sim, parse_miscalibration(args.miscal))
     firmware: FakeFirmware | CFirmware
     if args.board == "c":
         from firmware_bridge.fake.c_firmware import CFirmware

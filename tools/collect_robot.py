@@ -26,7 +26,7 @@ from onboard.logging_mcap import LOG_FORMAT_VERSION, TOPIC_RUN, TickLogWriter
 from onboard.tick_record import TickRecord
 from robot_contract.errors import ConfigError
 from tools.cmd_run import clock_of_board, open_robot
-from tools.pose_option import pose_override
+from tools.pose_option import pose_override, with_robot_file
 
 INDEX = "collect-index.json"
 
@@ -95,6 +95,7 @@ def run_on_robot(args: argparse.Namespace) -> int:
         raise ConfigError(str(exc)) from None
     cfg = with_overrides(load_config(args.config), link__port=args.port,
                          pose__source=pose_override(args))  # fmt: skip
+    cfg, robot_file = with_robot_file(cfg, args.robot)
     period_s = 1.0 / cfg.loop.rate_hz
     folder = Path(args.out)
     try:
@@ -123,7 +124,8 @@ def run_on_robot(args: argparse.Namespace) -> int:
         log.close(None)
         log_path.unlink(missing_ok=True)
         raise
-    col = Collector(robot, cfg.loop, settings, log=log, lockstep=lockstep)
+    col = Collector(robot, cfg.loop, settings, log=log, lockstep=lockstep,
+                    calibration=robot_file.sensors)  # fmt: skip
     progress = Progress(settings.label, done, settings.minutes, period_s,
                         enabled=not args.no_progress and sys.stderr.isatty())  # fmt: skip
     col.observers.append(progress)
@@ -141,6 +143,7 @@ def run_on_robot(args: argparse.Namespace) -> int:
             "label": settings.label,
             "collect": {k: getattr(settings, k) for k in settings.__dataclass_fields__},
             "config": describe(cfg),
+            "robot_file": robot_file.source,
             "hello": hello,
             "lockstep": lockstep,
             "nominal_action": col.nominal,

@@ -6,8 +6,10 @@ from __future__ import annotations
 import argparse
 import dataclasses
 
+from firmware_bridge.calibration import RobotFile, load_robot_file
 from firmware_bridge.pose.source import PoseAlignment, PoseConfig, open_pose_source, parse_pose_spec
 from firmware_bridge.serial_robot import SerialRobot
+from onboard.config import ControllerConfig
 from robot_contract.errors import ConfigError, LinkError
 
 
@@ -52,3 +54,23 @@ def open_serial_robot(
         if source is not None:
             source.close()
         raise
+
+
+def add_robot_argument(parser: argparse._ActionsContainer) -> None:
+    parser.add_argument(
+        "--robot",
+        metavar="TOML",
+        help="the robot file `roach calibrate` wrote: encoder signs and counts, gyro bias, "
+        "battery scale, tracker yaw offset (default: the nominal robot)",
+    )
+
+
+def with_robot_file(cfg: ControllerConfig, path: str | None) -> tuple[ControllerConfig, RobotFile]:
+    """The robot file (nominal without ``path``) and ``cfg`` with its tracker yaw offset
+    (unless the config sets one itself)."""
+    robot = load_robot_file(path) if path else RobotFile()
+    if robot.yaw_offset_rad and not cfg.pose.yaw_offset_rad:
+        cfg = dataclasses.replace(
+            cfg, pose=dataclasses.replace(cfg.pose, yaw_offset_rad=robot.yaw_offset_rad)
+        )
+    return cfg, robot
