@@ -5,6 +5,7 @@ the written file reads the miscalibrated board right."""
 from __future__ import annotations
 
 import math
+import socket
 from pathlib import Path
 
 import pytest
@@ -23,11 +24,18 @@ YAW_TOLERANCE_DEG = 2.0
 
 @pytest.fixture(scope="module")
 def robot_files(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """The planted fake publishes its pose over UDP (the tracker's path); the sound one
+    sends POSE frames."""
     out = {}
-    for name, plants in (("planted", PLANTED), ("nominal", ())):
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        s.bind(("127.0.0.1", 0))
+        udp = f"udp:127.0.0.1:{s.getsockname()[1]}"
+    for name, plants, pose in (("planted", (*PLANTED, "--pose-out", udp), udp),
+                               ("nominal", (), "serial")):  # fmt: skip
         path = tmp_path_factory.mktemp("cal") / f"{name}.toml"
         with fake_robot("--clock", "realtime", *plants) as (_s, pty):
-            res = run_roach("calibrate", "--port", pty, "--out", str(path), "--battery-v", "3.8")
+            res = run_roach("calibrate", "--port", pty, "--out", str(path), "--battery-v", "3.8",
+                            "--pose", pose)  # fmt: skip
         assert res.returncode == 0, res.stdout + res.stderr
         print(res.stdout)
         out[name] = path
