@@ -1,20 +1,19 @@
 """The lab's loop end to end with no hardware (docs/lab.md), on a tiny budget: the fake
 publishes its pose over UDP and sends no POSE frames; `roach collect --port --pose udp`
 collects on it, `roach train` learns from those logs alone, and `roach run --pose udp`
-with the exported model completes a straight task. Slow (training): `make test-slow`."""
+with the exported model completes a straight task (about 15 s: 2 simulated minutes of
+collection in lockstep, 5 epochs of a 32x32 model)."""
 
 from __future__ import annotations
 
 import socket
 from pathlib import Path
 
-import pytest
 from cli_helpers import fake_robot, run_roach
 
 from onboard.logging_mcap import read_log
 
 
-@pytest.mark.slow
 def test_collect_train_run_on_the_udp_pose(tmp_path: Path) -> None:
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
         s.bind(("127.0.0.1", 0))

@@ -6,8 +6,9 @@ from __future__ import annotations
 import itertools
 import json
 import socket
+import subprocess
 
-from cli_helpers import fake_robot, run_roach
+from cli_helpers import ENV, REPO, fake_robot, roach_cmd, run_roach
 
 from firmware_bridge.fake.process import stop_fake
 from onboard.logging_mcap import read_log
@@ -83,3 +84,59 @@ def test_bad_pose_options_are_one_line_errors(random_model_file) -> None:
     assert len(res.stderr.strip().splitlines()) == 1
     res = run_roach("sim", "--pose-out", "tcp:1.2.3.4:5")
     assert res.returncode == 2 and "write udp:HOST:PORT" in res.stderr
+
+
+def test_a_tracker_that_falls_silent_stops_the_robot(random_model_file, tmp_path) -> None:
+    """Realtime, the fake's datagrams pass through a relay that stops forwarding after
+    1.5 s: the ticks after that see the pose age past pose_stale_s and stop (stale_pose),
+    as with the serial pose; none of them drives."""
+    import threading
+    import time
+
+    fake_port, run_port = _free_udp_port(), _free_udp_port()
+    stop_at = [float("inf")]
+    done = threading.Event()
+
+    def relay() -> None:
+        with (
+            socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as rx,
+            socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as tx,
+        ):
+            rx.bind(("127.0.0.1", fake_port))
+            rx.settimeout(0.05)
+            while not done.is_set():
+                try:
+                    data = rx.recv(2048)
+                except TimeoutError:
+                    continue
+                if time.monotonic() < stop_at[0]:
+                    tx.sendto(data, ("127.0.0.1", run_port))
+
+    thread = threading.Thread(target=relay, daemon=True)
+    thread.start()
+    log_path = tmp_path / "run.mcap"
+    try:
+        with fake_robot("--clock", "realtime", "--pose-out", f"udp:127.0.0.1:{fake_port}") as (
+            _s,
+            pty,
+        ):
+            proc = subprocess.Popen(
+                roach_cmd("run", "--port", pty, "--model", str(random_model_file),
+                          "--steps", "40", "--pose", f"udp:127.0.0.1:{run_port}",
+                          "--log", str(log_path), "--quiet"),
+                cwd=REPO, env=ENV, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+            )  # fmt: skip
+            while not log_path.exists() or not read_log(log_path).ticks:
+                time.sleep(0.05)
+            stop_at[0] = time.monotonic() + 1.5
+            out, err = proc.communicate(timeout=60)
+    finally:
+        done.set()
+        thread.join(timeout=2)
+    assert proc.returncode == 0, err
+    ticks = read_log(log_path).ticks
+    ages = [t["timing"]["pose_age_ms"] for t in ticks]
+    stale = [i for i, t in enumerate(ticks) if "stale_pose" in t["events"]]
+    assert stale and "stale_pose" in out
+    assert all(ticks[i]["command"]["kind"] == "stop" for i in range(stale[0], len(ticks)))
+    assert ages[stale[0]] > 250 and max(ages[: max(stale[0] - 3, 1)]) < 250
