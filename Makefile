@@ -37,9 +37,18 @@ test: lint unit
 test-slow: $(VENV)/.stamp-dev
 	$(VENV)/bin/pytest -m slow -q
 
-# Hardware-in-the-loop tests against a real robot: make test-hardware PORT=/dev/ttyAMA0
-test-hardware: $(VENV)/.stamp-dev
-	$(VENV)/bin/pytest -m hardware --port $(PORT) tests/hardware -v
+# The robot's install: the `onboard` extra only (no PyTorch, no MuJoCo), plus the test runner.
+ROBOT_VENV := .venv-robot
+$(ROBOT_VENV)/.stamp: pyproject.toml
+	$(PYTHON) -m venv $(ROBOT_VENV)
+	$(ROBOT_VENV)/bin/python -m pip install -q --upgrade pip
+	$(ROBOT_VENV)/bin/python -m pip install -q -e '.[onboard]' 'pytest>=8' 'pytest-timeout>=2.3'
+	touch $@
+
+# Hardware-in-the-loop tests against a real robot, from the robot's install:
+# make test-hardware PORT=/dev/ttyAMA0
+test-hardware: $(ROBOT_VENV)/.stamp
+	$(ROBOT_VENV)/bin/pytest -m hardware --port $(PORT) tests/hardware -v
 
 bench: $(VENV)/.stamp-dev
 	$(VENV)/bin/roach bench all
@@ -78,4 +87,4 @@ soak: $(VENV)/.stamp-dev
 	$(VENV)/bin/roach soak --hours 1 --log runs/soak.mcap
 
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) $(ROBOT_VENV) .pytest_cache .mypy_cache .ruff_cache

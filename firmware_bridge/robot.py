@@ -24,6 +24,8 @@ class Stamped(Generic[T]):
     value: T
     received_monotonic_s: float
     status_flags: int = 0  # the telemetry message's status byte (see docs/protocol.md)
+    latency_s: float | None = None
+    """A pose's capture-to-arrival time where its source can tell (firmware_bridge/pose)."""
 
 
 class Robot(abc.ABC):
@@ -71,6 +73,11 @@ class Robot(abc.ABC):
 
     @abc.abstractmethod
     def close(self) -> None: ...
+
+    def pose_status(self) -> str:
+        """What the pose source has received, one line for a "no pose" error ("": the
+        link's own POSE frames)."""
+        return ""
 
     def start_motors_nowait(self) -> None:
         """START_MOTORS without waiting for the answer (for the control tick; the

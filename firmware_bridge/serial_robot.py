@@ -42,6 +42,7 @@ from firmware_bridge.messages import (
     encode_message,
 )
 from firmware_bridge.port import DEFAULT_BAUDRATE, SerialPort
+from firmware_bridge.pose.source import PoseAlignment, PoseSource
 from firmware_bridge.records import Pose, Telemetry
 from firmware_bridge.robot import Robot, Stamped
 from robot_contract.errors import LinkError, ProtocolError
@@ -51,7 +52,9 @@ class SerialRobot(Robot):
     """A robot on a serial port or pyserial URL. LinkError if the port cannot be opened.
 
     ``request_timeout_s`` x ``request_attempts`` bounds how long a configuration
-    command waits for its answer before LinkError.
+    command waits for its answer before LinkError. ``pose_source``: where the pose comes
+    from instead of the board's POSE frames (firmware_bridge/pose; the robot closes it);
+    ``alignment``: the frame alignment of the board's own POSE frames.
     """
 
     def __init__(
@@ -62,8 +65,13 @@ class SerialRobot(Robot):
         reconnect: bool = True,
         request_timeout_s: float = 0.3,
         request_attempts: int = 4,
+        pose_source: PoseSource | None = None,
+        alignment: PoseAlignment | None = None,
     ) -> None:
         self.url = url
+        self.pose_source = pose_source
+        self._alignment = None if alignment is None or alignment.identity else alignment
+        self.serial_poses_ignored = 0
         self._request_timeout_s = request_timeout_s
         self._request_attempts = request_attempts
         self._decoder = FrameDecoder(REPLY_TYPES)
@@ -142,9 +150,17 @@ class SerialRobot(Robot):
         return self._tel
 
     def latest_pose(self) -> Stamped[Pose] | None:
+        if self.pose_source is not None:
+            return self.pose_source.latest()
         return self._pose
 
+    def pose_status(self) -> str:
+        """What the pose source received, for a "no pose" error ("" for serial frames)."""
+        return self.pose_source.status() if self.pose_source is not None else ""
+
     def wait_for_sample(self, after_monotonic_s: float, timeout_s: float) -> bool:
+        if self.pose_source is not None:
+            return self.pose_source.wait_for_pose(after_monotonic_s, timeout_s)
         deadline = time.monotonic() + timeout_s
         with self._cond:
             while self._pose is None or self._pose.received_monotonic_s <= after_monotonic_s:
@@ -156,6 +172,8 @@ class SerialRobot(Robot):
 
     def close(self) -> None:
         self._port.close()
+        if self.pose_source is not None:
+            self.pose_source.close()
 
     # --- the rest of the command set ------------------------------------------------
     def clear_emergency_stop(self) -> None:
@@ -289,8 +307,12 @@ class SerialRobot(Robot):
                     self._tel = Stamped(msg.record, now, msg.flags)
                     self.telemetry_count += 1
                 elif isinstance(msg, PoseMsg):
+                    if self.pose_source is not None:
+                        self.serial_poses_ignored += 1
+                        continue
                     flags = self._tel.status_flags if self._tel is not None else 0
-                    self._pose = Stamped(msg.pose, now, flags)
+                    pose = msg.pose if self._alignment is None else self._alignment.apply(msg.pose)
+                    self._pose = Stamped(pose, now, flags)
                     self.pose_count += 1
                 elif isinstance(msg, Ack | Nack | HelloReply | Status):
                     if isinstance(msg, Nack):

@@ -176,7 +176,8 @@ def load_episode(path: Path) -> Episode:
 
 
 def load_dataset(folders: Sequence[Path | str]) -> tuple[list[Episode], dict]:
-    """Loads every episode of one or more dataset folders (pooled, in order).
+    """Loads every episode of one or more dataset folders (pooled, in order); a folder of
+    MCAP logs (or one log file) is read as offboard_training/log_dataset.py says.
 
     Returns the episodes and a summary dict (episodes, transitions, terrains, seeds, folders).
     """
@@ -184,8 +185,14 @@ def load_dataset(folders: Sequence[Path | str]) -> tuple[list[Episode], dict]:
         raise DatasetError("no dataset folder given")
     episodes: list[Episode] = []
     seeds: list[int] = []
+    from offboard_training.log_dataset import episodes_from_logs, log_files  # (imports this)
+
     for folder in folders:
         folder = Path(folder)
+        logs = log_files(folder)
+        if logs is not None:  # MCAP logs of roach collect --port / roach run
+            episodes += episodes_from_logs(logs, folder)[0]
+            continue
         manifest = read_manifest(folder)
         for i, entry in enumerate(manifest["episodes"]):
             if not isinstance(entry, dict) or not isinstance(entry.get("file"), str):

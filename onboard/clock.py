@@ -120,8 +120,10 @@ class RealtimeClock(Clock):
         tel, pose = robot.latest_telemetry(), robot.latest_pose()
         if not stopping() and (tel is None or pose is None):
             missing = "telemetry" if tel is None else "pose"
+            status = robot.pose_status() if tel is not None else ""
             raise LinkError(
                 f"no {missing} within {FIRST_SAMPLE_TIMEOUT_S:g} s of starting the telemetry stream"
+                + (f" ({status})" if status else "")
             )
 
     def begin(self) -> None:

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from firmware_bridge.link_health import LinkHealthConfig
+from firmware_bridge.pose.source import PoseConfig
 from onboard.adaptation import MODES
 from onboard.command import COMMAND_TIMINGS
 from onboard.planner import PlannerConfig
@@ -135,6 +136,8 @@ class ControllerConfig:
     link_health: LinkHealthConfig = field(default_factory=LinkHealthConfig)
     """When the link's counters become events (firmware_bridge.link_health)."""
     """Memory and step-time budgets checked at start (onboard.resources)."""
+    pose: PoseConfig = field(default_factory=PoseConfig)
+    """Where the pose comes from and how its frame is aligned (docs/pose.md)."""
     source: str = "<defaults>"
     """Where the values came from (file path), for error messages and the log."""
 
@@ -163,6 +166,7 @@ SECTIONS: dict[str, type] = {
     "plausibility": PlausibilityConfig,
     "resources": ResourceConfig,
     "link_health": LinkHealthConfig,
+    "pose": PoseConfig,
 }
 
 

@@ -30,6 +30,7 @@ from pathlib import Path
 
 import numpy as np
 
+from firmware_bridge.calibration import SensorCalibration
 from firmware_bridge.link_health import LinkHealth, LinkHealthConfig
 from firmware_bridge.records import Pose, Telemetry
 from firmware_bridge.robot import Robot, Stamped
@@ -73,6 +74,7 @@ class Controller:
         log: where ticks and events go (None: nowhere).
         lockstep: wait for fresh simulated samples instead of a wall-clock deadline.
         plausibility: the physical bounds of inputs and predictions (onboard/plausibility.py).
+        calibration: the robot file's sensor calibration (None: the nominal robot).
     """
 
     def __init__(
@@ -88,6 +90,7 @@ class Controller:
         lockstep: bool = False,
         plausibility: PlausibilityConfig | None = None,
         link_health: LinkHealthConfig | None = None,
+        calibration: SensorCalibration | None = None,
     ) -> None:
         self.robot, self.adapter, self.planner = robot, adapter, planner
         self.objective = objective
@@ -103,7 +106,7 @@ class Controller:
                 f"command_timing={cfg.command_timing} needs a planner with "
                 f"fix_first_action={self.command.pipelined}"
             )
-        self.states = StateBuilder()
+        self.states = StateBuilder(calibration)
         self.envelope = Envelope(
             plausibility or PlausibilityConfig(),
             not lockstep,
@@ -348,6 +351,7 @@ def build_controller(
     cfg: ControllerConfig,
     log: TickLogWriter | None = None,
     lockstep: bool = False,
+    calibration: SensorCalibration | None = None,
 ) -> Controller:
     """The controller ``roach run`` runs: ``cfg``'s adaptation, planner, task and loop
     settings on ``model`` (loaded with ``load_controller_model``). ConfigError before any
@@ -366,4 +370,5 @@ def build_controller(
         lockstep=lockstep,
         plausibility=cfg.plausibility,
         link_health=cfg.link_health,
+        calibration=calibration,
     )

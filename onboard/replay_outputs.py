@@ -38,7 +38,7 @@ def chains(ticks: Sequence[dict[str, Any]]) -> list[tuple[np.ndarray, np.ndarray
     actions: list[np.ndarray] = []
 
     def flush() -> None:
-        if len(actions) == len(states):  # the last command has no next state
+        if actions and len(actions) == len(states):  # the last command has no next state
             actions.pop()
         if actions:
             out.append((np.array(states), np.array(actions)))

@@ -127,6 +127,12 @@ class TickRecord:
                 "plan_ms": self.plan_s * 1e3,
                 "tick_ms": self.tick_s * 1e3,
                 "late_ms": self.late_s * 1e3,
+                "pose_age_ms": None
+                if self.pose is None
+                else (self.t_start_s - self.pose.received_monotonic_s) * 1e3,
+                "pose_latency_ms": None
+                if self.pose is None or self.pose.latency_s is None
+                else self.pose.latency_s * 1e3,
             },
             "events": self.events,
             "link": self.link,

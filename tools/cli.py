@@ -36,6 +36,7 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     ),
     "replay": ("tools.cmd_replay", "replay a logged run offline"),
     "hil": ("tools.cmd_hil", "hardware-in-the-loop checks against a robot on a port"),
+    "calibrate": ("tools.cmd_calibrate", "measure a new robot over the link, write its robot file"),
     "deploy": (
         "tools.cmd_deploy",
         "bundle, copy, verify and activate the onboard code on the robot",
@@ -46,6 +47,40 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
         "hours of simulated running in lockstep: memory, logged ticks, stalls",
     ),
 }
+
+
+EXTRA_OF_PACKAGE: dict[str, str] = {
+    "torch": "train",
+    "tqdm": "train",
+    "mujoco": "sim",
+    "gymnasium": "sim",
+    "matplotlib": "sim",
+    "ray": "cluster",
+    "foxglove": "live",
+    "motioncapture": "mocap",
+    "numba": "onboard",
+    "onnxruntime": "onboard",
+    "onnx": "onboard",
+    "serial": "onboard",
+    "mcap": "onboard",
+}
+"""Top-level import name -> the pyproject extra that installs it (``pip install -e '.[X]'``)."""
+ROBOT_COMMANDS = ("run", "hil", "collect --port", "calibrate", "replay", "deploy")
+"""What the robot's install (the ``onboard`` extra alone) runs."""
+
+
+def missing_extra_line(command: str, exc: ModuleNotFoundError) -> str | None:
+    """The one-line error for a package an extra would install, or None if ``exc`` is
+    not one (a bug, to be seen as a traceback)."""
+    top = (exc.name or "").split(".")[0]
+    extra = EXTRA_OF_PACKAGE.get(top)
+    if extra is None:
+        return None
+    robot = "" if extra == "onboard" else f"; the robot's install runs {', '.join(ROBOT_COMMANDS)}"
+    return (
+        f"roach {command}: error: needs the '{extra}' extra (package {top!r} is not "
+        f"installed): pip install -e '.[{extra}]'{robot}"
+    )
 
 
 class _OneLineParser(argparse.ArgumentParser):
@@ -83,11 +118,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         module = importlib.import_module(module_name)
     except ModuleNotFoundError as exc:
-        print(
+        line = missing_extra_line(name, exc) or (
             f"roach: error: command {name!r} needs the missing package {exc.name!r} "
-            "(install the matching extra, e.g. pip install -e '.[dev]')",
-            file=sys.stderr,
+            "(install the matching extra, e.g. pip install -e '.[dev]')"
         )
+        print(line, file=sys.stderr)
         return 2
     parser = _OneLineParser(prog=f"roach {name}", description=help_text)
     module.add_arguments(parser)
@@ -104,6 +139,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print(f"roach {name}: interrupted", file=sys.stderr)
         return 130
+    except ModuleNotFoundError as exc:  # an extra this install lacks, imported on demand
+        missing = missing_extra_line(name, exc)
+        if missing is None:
+            raise
+        print(missing, file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

@@ -1,13 +1,24 @@
-"""``roach collect``: simulated rollouts into a dataset folder (docs/training.md)."""
+"""``roach collect``: simulated rollouts into a dataset folder (docs/training.md), or with
+``--port DEV`` random-action data on a robot into a folder of MCAP logs
+(tools/collect_robot.py, onboard/collect.py; the ``onboard`` extra is enough)."""
 
 from __future__ import annotations
 
 import argparse
 from pathlib import Path
 
-from tools.argtypes import COUNT, SEED
+from tools.argtypes import COUNT, SEED, float_in
+from tools.pose_option import add_pose_argument, add_robot_argument
 
-HELP = "collect rollouts in simulation into a dataset"
+HELP = "collect rollouts in simulation into a dataset, or on a robot (--port)"
+
+
+def _xy(text: str) -> tuple[float, float]:
+    try:
+        x, y = (float(v) for v in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r}: write X,Y in metres") from None
+    return x, y
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -47,9 +58,62 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "dynamics too (motor gains, payload, slope, battery)",
     )
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    robot = parser.add_argument_group("on a robot (--port)")
+    robot.add_argument("--port", help="collect on the robot on this serial port (or fake's pty)")
+    add_pose_argument(robot)
+    add_robot_argument(robot)
+    robot.add_argument("--config", help="controller TOML config ([loop], [link], [pose])")
+    robot.add_argument(
+        "--clock",
+        choices=("auto", "realtime", "lockstep"),
+        default="auto",
+        help="as roach run --clock",
+    )
+    robot.add_argument("--lockstep", action="store_true", help="same as --clock lockstep")
+    robot.add_argument("--label", default="carpet", help="terrain label of the data")
+    robot.add_argument(
+        "--minutes",
+        type=float_in(0.001, 1e4),
+        default=30.0,
+        help="minutes of driving for the label in --out (default 30)",
+    )
+    robot.add_argument(
+        "--arena-radius-m",
+        type=float_in(0.05, 1e3),
+        default=1.5,
+        help="tracked area around the centre; beyond it: stop (default 1.5)",
+    )
+    robot.add_argument(
+        "--arena-margin-m",
+        type=float_in(0.01, 1e3),
+        default=0.3,
+        help="steer back this far inside the radius (default 0.3)",
+    )
+    robot.add_argument(
+        "--arena-centre",
+        type=_xy,
+        metavar="X,Y",
+        help="arena centre in the pose frame (default: the start position)",
+    )
+    robot.add_argument(
+        "--max-tilt-deg",
+        type=float_in(1, 179),
+        default=45.0,
+        help="roll or pitch beyond this stops the session (default 45)",
+    )
+    robot.add_argument(
+        "--battery-floor-v",
+        type=float_in(0, 100),
+        default=3.3,
+        help="battery below this stops the session (default 3.3 V)",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.port:
+        from tools.collect_robot import run_on_robot
+
+        return run_on_robot(args)
     from offboard_training.collect import CollectConfig, collect
 
     if args.condition:

@@ -67,6 +67,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    # The fake robot and the plot need the `sim` extra: say so before any episode runs.
+    import matplotlib  # noqa: F401
+    import mujoco  # noqa: F401
+
     if args.task not in TASKS:
         raise ConfigError(f"--task {args.task!r} unknown; valid: {', '.join(TASKS)}")
     if args.steps < 1:

@@ -18,9 +18,9 @@ import time
 from pathlib import Path
 
 from firmware_bridge.hil import Check, CheckResult, HilSettings, run_checks
-from firmware_bridge.serial_robot import SerialRobot
 from robot_contract.errors import ConfigError
 from tools.argtypes import float_in, int_in
+from tools.pose_option import add_pose_argument, open_serial_robot
 
 HELP = "hardware-in-the-loop checks against a robot on a port"
 SHIPPED_MODEL = Path(__file__).resolve().parents[1] / "models" / "grbal.onnx"
@@ -61,6 +61,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--no-closed-loop", action="store_true", help="skip the closed-loop run of the model"
     )
     parser.add_argument("--json", metavar="OUT", help="also write the report as JSON here")
+    add_pose_argument(parser)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -71,7 +72,7 @@ def run(args: argparse.Namespace) -> int:
     if not 10 <= args.timeout_ms <= 10_000:
         raise ConfigError(f"--timeout-ms {args.timeout_ms} out of range; valid: [10, 10000]")
     extra: list[tuple[str, Check]] = []
-    robot = SerialRobot(args.port, baudrate=args.baud)
+    robot = open_serial_robot(args.port, args.baud, args.pose)
     if not args.no_closed_loop:
         from onboard.config import ControllerConfig
         from onboard.hil_closed_loop import closed_loop_check

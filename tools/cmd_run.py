@@ -22,6 +22,7 @@ from typing import Any
 
 from firmware_bridge.link_health import link_line
 from firmware_bridge.robot import Robot
+from firmware_bridge.serial_robot import SerialRobot
 from onboard.adaptation import MODES
 from onboard.blas import set_blas_threads
 from onboard.board_clock import CLOCKS, pick_clock
@@ -37,6 +38,13 @@ from onboard.tick_record import LoopResult
 from onboard.warmup import warm_up
 from robot_contract.errors import ConfigError, LinkError, RoachError
 from tools.argtypes import COUNT
+from tools.pose_option import (
+    add_pose_argument,
+    add_robot_argument,
+    open_serial_robot,
+    pose_override,
+    with_robot_file,
+)
 
 HELP = "the onboard controller: adapt, plan and drive the robot"
 
@@ -63,6 +71,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "require that clock (exit 2 if the board runs the other)",
     )
     parser.add_argument("--lockstep", action="store_true", help="same as --clock lockstep")
+    add_pose_argument(parser)
+    add_robot_argument(parser)
     parser.add_argument("--quiet", action="store_true", help="no status line on the terminal")
     parser.add_argument(
         "--live",
@@ -82,7 +92,9 @@ def run(args: argparse.Namespace) -> int:
         task__name=args.task,
         adaptation__mode=args.mode,
         link__port=args.port,
+        pose__source=pose_override(args),
     )
+    cfg, robot_file = with_robot_file(cfg, args.robot)
     model = load_controller_model(args.model, cfg)
     check_sizes(cfg, model)
     if model.checksum is None:
@@ -103,7 +115,9 @@ def run(args: argparse.Namespace) -> int:
         log.close(None)
         log_path.unlink(missing_ok=True)
         raise
-    ctl = build_controller(robot, model, cfg, log=log, lockstep=lockstep)
+    ctl = build_controller(
+        robot, model, cfg, log=log, lockstep=lockstep, calibration=robot_file.sensors
+    )
     watchers = attach_observers(ctl, args, robot, log)
     signals: dict[str, int] = {}
 
@@ -142,17 +156,16 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def open_robot(cfg: ControllerConfig) -> Robot:
-    """Opens the serial link; a missing or unopenable port is exit code 2."""
-    from firmware_bridge.serial_robot import SerialRobot
-
+def open_robot(cfg: ControllerConfig) -> SerialRobot:
+    """Opens the serial link and the pose source (``[pose]``, ``--pose``); a missing or
+    unopenable port, or a pose source that cannot be opened, is exit code 2."""
     port = cfg.link.port
     if not port:
         raise ConfigError("no serial port: give --port DEVICE or set [link] port in the config")
     if "://" not in port and not Path(port).exists():
         raise PortNotFoundError(f"serial port {port!r} does not exist")
-    try:
-        return SerialRobot(port, baudrate=cfg.link.baud)
+    try:  # a pose source that cannot open (port in use, package missing) is exit 2 too
+        return open_serial_robot(port, cfg.link.baud, None, cfg.pose)
     except LinkError as exc:
         raise PortNotFoundError(str(exc)) from None
 

@@ -18,11 +18,12 @@ from typing import TYPE_CHECKING
 from firmware_bridge.fake.board_faults import make_firmware, split_faults
 from firmware_bridge.fake.faults import parse_faults
 from robot_contract.errors import ConfigError
-from tools.argtypes import SEED
+from tools.argtypes import SEED, float_in
 
 if TYPE_CHECKING:
     from firmware_bridge.fake.c_firmware import CFirmware
-    from firmware_bridge.fake.firmware import FakeFirmware
+    from firmware_bridge.fake.firmware import FakeFirmware, Simulation
+    from firmware_bridge.pose.udp import UdpPosePublisher
 
 HELP = "software-in-the-loop fake robot behind a pseudo-terminal"
 
@@ -44,10 +45,28 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--link", metavar="PATH", help="also make a symlink to the pty here")
     parser.add_argument(
+        "--pose-out",
+        metavar="udp:HOST:PORT",
+        help="publish the pose as a tracker would, as UDP pose datagrams to HOST:PORT, "
+        "and send no POSE frames on the serial line (docs/pose.md)",
+    )
+    parser.add_argument(
         "--condition", default="", help="simulator condition string, e.g. 'terrain=turf'"
     )
     parser.add_argument("--condition-file", metavar="TOML", help="condition from a file")
     parser.add_argument("--seed", type=SEED, default=0, help="simulation and fault seed")
+    parser.add_argument(
+        "--miscal",
+        default="",
+        help="planted miscalibration, e.g. 'encoder_left=-1,gyro_bias_z=0.05' (rad/s); "
+        "motor gains and the tracker's yaw are conditions (gain_left=, yaw_offset_deg=)",
+    )
+    parser.add_argument(
+        "--tip-at",
+        type=float_in(0, 1e6),
+        metavar="S",
+        help="roll the body onto its back at simulated second S (a robot that flipped)",
+    )
     parser.add_argument(
         "--faults",
         default="",
@@ -68,6 +87,17 @@ def _check_link(link: str) -> None:
         raise ConfigError(f"--link {link!r}: directory {parent!r} is not writable")
 
 
+def _pose_out(text: str) -> UdpPosePublisher:
+    """The publisher of ``--pose-out udp:HOST:PORT``; ConfigError (one line) otherwise."""
+    from firmware_bridge.pose.udp import UdpPosePublisher
+
+    kind, _, rest = text.partition(":")
+    host, _, port = rest.rpartition(":")
+    if kind != "udp" or not host or not port.isdigit() or not 1 <= int(port) <= 65535:
+        raise ConfigError(f"--pose-out {text!r}: write udp:HOST:PORT (port 1..65535)")
+    return UdpPosePublisher(host, int(port))
+
+
 def run(args: argparse.Namespace) -> int:
     board_faults, link_faults = split_faults(args.faults)
     faults = parse_faults(link_faults)  # before the slow simulator import: fail fast
@@ -75,6 +105,9 @@ def run(args: argparse.Namespace) -> int:
         raise ConfigError("give --condition or --condition-file, not both")
     if args.link:
         _check_link(args.link)
+    pose_out = _pose_out(args.pose_out) if args.pose_out else None
+    if pose_out is not None and args.board == "c":
+        raise ConfigError("--pose-out works with the Python board only; leave out --board c")
     from firmware_bridge.fake.server import PtyServer
     from firmware_bridge.sim.conditions import load_condition_file, parse_condition
     from firmware_bridge.sim.robot import SimRobot
@@ -85,6 +118,19 @@ def run(args: argparse.Namespace) -> int:
         else parse_condition(args.condition)
     )
     sim = SimRobot(condition, seed=args.seed)
+    board_sim: Simulation = sim
+    if args.tip_at is not None:
+        from firmware_bridge.fake.mishaps import TippingSimulation
+
+        if args.board == "c":
+            raise ConfigError("--tip-at works with the Python board only; leave out --board c")
+        board_sim = TippingSimulation(sim, args.tip_at)
+    if args.miscal:
+        from firmware_bridge.fake.mishaps import MiscalibratedSimulation, parse_miscalibration
+
+        if args.board == "c":
+            raise ConfigError("--miscal works with the Python board only; leave out --board c")
+        board_sim = MiscalibratedSimulation(board_sim, parse_miscalibration(args.miscal))
     firmware: FakeFirmware | CFirmware
     if args.board == "c":
         from firmware_bridge.fake.c_firmware import CFirmware
@@ -96,7 +142,12 @@ def run(args: argparse.Namespace) -> int:
             )
         firmware = CFirmware(sim, lockstep=args.clock == "lockstep")
     else:
-        firmware = make_firmware(sim, board_faults, lockstep=args.clock == "lockstep")
+        firmware = make_firmware(
+            board_sim,
+            board_faults,
+            lockstep=args.clock == "lockstep",
+            pose_out=None if pose_out is None else pose_out.publish,
+        )
     server = PtyServer(firmware, faults=faults, link=args.link, seed=args.seed)
 
     def _stop(_signum: int, _frame: FrameType | None) -> None:
@@ -109,7 +160,11 @@ def run(args: argparse.Namespace) -> int:
         for s, handler in previous.items():
             signal.signal(s, handler)
         if server.path is not None:  # not when the pty could not be set up
-            print("stats " + json.dumps(server.stats()), flush=True)
+            stats = server.stats()
+            if pose_out is not None:
+                stats["pose_out"] = {"sent": pose_out.sent, "send_errors": pose_out.send_errors}
+                pose_out.close()
+            print("stats " + json.dumps(stats), flush=True)
     return 0
 
 

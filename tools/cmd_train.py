@@ -22,7 +22,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "than their default override it",
     )
     parser.add_argument(
-        "--data", required=True, nargs="+", type=Path, help="dataset folder(s), pooled"
+        "--data",
+        required=True,
+        nargs="+",
+        type=Path,
+        help="dataset folder(s), folder(s) of MCAP logs (roach collect --port, roach run) "
+        "or log files, pooled",
     )
     parser.add_argument("--out", required=True, type=Path, help="run folder to write")
     parser.add_argument("--hidden", default="256,256", help="hidden widths, e.g. 256,256")

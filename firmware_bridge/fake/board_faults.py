@@ -15,7 +15,7 @@ the board the way a real one breaks, so ``roach hil`` can be shown to catch it:
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from firmware_bridge.cobs import cobs_encode
@@ -148,8 +148,15 @@ class BrokenSimulation:
 class BrokenFirmware(FakeFirmware):
     """The fake firmware with a broken watchdog, telemetry rate or CRC."""
 
-    def __init__(self, sim: Simulation, faults: BoardFaults, *, lockstep: bool) -> None:
-        super().__init__(BrokenSimulation(sim, faults), lockstep=lockstep)
+    def __init__(
+        self,
+        sim: Simulation,
+        faults: BoardFaults,
+        *,
+        lockstep: bool,
+        pose_out: Callable[[Pose, int], None] | None = None,
+    ) -> None:
+        super().__init__(BrokenSimulation(sim, faults), lockstep=lockstep, pose_out=pose_out)
         self.faults = faults
 
     def _apply(self, msg: Message) -> int:
@@ -173,8 +180,15 @@ class BrokenFirmware(FakeFirmware):
         self.tx_frames += 1
 
 
-def make_firmware(sim: Simulation, faults: BoardFaults, *, lockstep: bool) -> FakeFirmware:
-    """The fake firmware, broken as ``faults`` say (a sound board when they say nothing)."""
+def make_firmware(
+    sim: Simulation,
+    faults: BoardFaults,
+    *,
+    lockstep: bool,
+    pose_out: Callable[[Pose, int], None] | None = None,
+) -> FakeFirmware:
+    """The fake firmware, broken as ``faults`` say (a sound board when they say nothing);
+    ``pose_out``: poses go there instead of POSE frames (``roach sim --pose-out``)."""
     if faults.any:
-        return BrokenFirmware(sim, faults, lockstep=lockstep)
-    return FakeFirmware(sim, lockstep=lockstep)
+        return BrokenFirmware(sim, faults, lockstep=lockstep, pose_out=pose_out)
+    return FakeFirmware(sim, lockstep=lockstep, pose_out=pose_out)

@@ -11,7 +11,7 @@ each SET_LEG_VELOCITY advances one control period.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Protocol
 
 from firmware_bridge.frame import PROTOCOL_VERSION, Frame, FrameDecoder
@@ -79,9 +79,19 @@ class Simulation(Protocol):
 class FakeFirmware:
     """Board state machine on a 1 ms tick. ``lockstep``: see docs/protocol.md."""
 
-    def __init__(self, sim: Simulation, *, lockstep: bool) -> None:
+    def __init__(
+        self,
+        sim: Simulation,
+        *,
+        lockstep: bool,
+        pose_out: Callable[[Pose, int], None] | None = None,
+    ) -> None:
         self.sim = sim
         self.lockstep = lockstep
+        self.pose_out = pose_out
+        """Where each pose goes instead of a POSE frame (``roach sim --pose-out``): called
+        with the pose and the board clock in microseconds (not wrapped), as a tracker
+        would publish it."""
         self.decoder = FrameDecoder(COMMAND_TYPES)
         self.tick_ms = 0  # board clock; simulation time = tick_ms / 1000
         self.tx_seq = 0
@@ -271,8 +281,13 @@ class FakeFirmware:
         )
         pose = dataclasses.replace(self.sim.pose(), timestamp_us=tel.timestamp_us)
         self.sample_index += 1
+        if self.pose_out is not None:
+            # The tracker sees the pose at the sample instant, before the telemetry frame
+            # leaves: in lockstep the frame then closes the pair (docs/pose.md).
+            self.pose_out(pose, self.tick_ms * 1000)
         self._send(TelemetryMsg(self.flags(), tel), out)
-        self._send(PoseMsg(pose), out)
+        if self.pose_out is None:
+            self._send(PoseMsg(pose), out)
 
     def _status(self, request_seq: int) -> Status:
         d = self.decoder
