@@ -58,9 +58,11 @@ models: $(VENV)/.stamp-dev
 	$(VENV)/bin/roach train-all --out models --seed 0
 
 # The closed-loop suite against its oracles, then the prediction tables: docs/results.md
-# (about 1.5 hours on 2 cores: oracles 20 min, suite 60 min, prediction tables 5 min).
+# (about 1.5 hours on 2 cores: 16 oracles about 25 min, the suite about 4 to 7 min per
+# controller at 5 seeds, so about 50 min for five controllers at 10, prediction tables 5 min).
 SUITE_MODELS := --model models/grbal.onnx --model models/mb.onnx \
-	--model models/mb.onnx:dyn-eval:0.05 --model models/grbal.onnx:none
+	--model models/mb.onnx:dyn-eval:0.05 --model models/grbal.onnx:none \
+	--model models/grbal.onnx:dyn-eval:0.05
 results: $(VENV)/.stamp-dev
 	$(VENV)/bin/roach train-oracles --suite paper --out runs/oracles
 	$(VENV)/bin/roach eval --suite paper $(SUITE_MODELS) --oracle runs/oracles \
