@@ -153,9 +153,7 @@ def onnxruntime_plan(
     opts = ort.SessionOptions()
     opts.intra_op_num_threads = threads
     opts.inter_op_num_threads = 1
-    sess = ort.InferenceSession(
-        proto.SerializeToString(), opts, providers=["CPUExecutionProvider"]
-    )
+    sess = ort.InferenceSession(proto.SerializeToString(), opts, providers=["CPUExecutionProvider"])
     rng = np.random.default_rng(0)
     cand = rng.uniform(2.0, 9.0, (n, horizon, 2)).astype(np.float32)
     traj = np.empty((n, horizon + 1, 24), np.float32)

@@ -29,6 +29,7 @@ installed files dropped from the page cache with ``posix_fadvise``).
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import os
 import subprocess
@@ -73,7 +74,7 @@ def plain_flop(dims: list[int], n: int, horizon: int, m: int) -> tuple[float, fl
     gradients of every layer but the first) and the guard's forward after the step.
     Planning: N x H forward passes on 24-number model inputs.
     """
-    macs = sum(a * b for a, b in zip(dims[:-1], dims[1:], strict=True))
+    macs = sum(a * b for a, b in itertools.pairwise(dims))
     adapt = 2.0 * m * (4 * macs - dims[0] * dims[1])
     plan = 2.0 * n * horizon * macs
     return adapt, plan
@@ -138,7 +139,7 @@ def measure(config: str, threads: int, steps: int, ref_repeats: int) -> dict[str
     # sgemm on the planner's shapes, back to back, and on a large square product
     widths = [24, *dims[1:-1], 24]
     mats = [rng.standard_normal((n, widths[0])).astype(np.float32)]
-    ws = [rng.standard_normal((a, b)).astype(np.float32) for a, b in zip(widths, widths[1:])]
+    ws = [rng.standard_normal((a, b)).astype(np.float32) for a, b in itertools.pairwise(widths)]
     outs = [np.empty((n, b), np.float32) for b in widths[1:]]
 
     def shapes() -> None:
@@ -148,7 +149,7 @@ def measure(config: str, threads: int, steps: int, ref_repeats: int) -> dict[str
             x = o
 
     t_mm = _times_ms(shapes, max(ref_repeats, 50))
-    mm_flop = 2.0 * n * sum(a * b for a, b in zip(widths, widths[1:]))
+    mm_flop = 2.0 * n * sum(a * b for a, b in itertools.pairwise(widths))
     sq = rng.standard_normal((2048, 2048)).astype(np.float32)
     sq_out = np.empty_like(sq)
     t_sq = _times_ms(lambda: np.matmul(sq, sq, out=sq_out), 10, warmup=1)
