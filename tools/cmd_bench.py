@@ -57,6 +57,8 @@ def run(args: argparse.Namespace) -> int:
     what = args.what or args.only or "step"
     if args.steps < 1 or args.ref_repeats < 1 or min(args.threads) < 1:
         raise ConfigError("roach bench: --steps, --ref-repeats and --threads must be >= 1")
+    if args.json and not Path(args.json).resolve().parent.is_dir():
+        raise ConfigError(f"roach bench --json {args.json}: its folder does not exist")
     names = list(BENCHMARKS) if what == "all" else [what]
     for name in names:
         module_name, _, func = BENCHMARKS[name].partition(":")
