@@ -13,8 +13,10 @@ worse than the meta-learned ones, this step uses the meta-learned parameters and
 fallback is counted. In ``dyn-eval`` a fallback also restarts the running parameters
 from the meta-learned ones (the running set has drifted somewhere worse than the start).
 
-All buffers are allocated once in ``__init__``; ``adapt`` allocates no arrays, only
-a few scalars and the views of its input window.
+The step's products run through numpy's BLAS (onboard/sgd_blas.py; measured faster
+than the Numba loops of onboard/kernels.py at every model size ``roach bench`` covers,
+docs/performance.md). All buffers are allocated once in ``__init__``; ``adapt``
+allocates no arrays, only a few scalars and the views of its input window.
 """
 
 from __future__ import annotations
@@ -24,8 +26,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from onboard import kernels
 from onboard.model import LoadedModel
+from onboard.sgd_blas import BlasSgd
 from robot_contract.errors import ConfigError
 
 MODES: tuple[str, ...] = ("grbal", "dyn-eval", "none")
@@ -76,7 +78,6 @@ class Adapter:
         self.fallbacks_total = 0
         dims = model.dims
         p = model.theta.shape[0]
-        n_acts, n_grad = kernels.work_sizes(dims, m)
         self._meta = np.ascontiguousarray(model.theta, dtype=np.float32).copy()
         self._meta.setflags(write=False)
         # Two parameter sets alternate in dyn-eval so a step never reads what it writes.
@@ -85,12 +86,11 @@ class Adapter:
         self._sets[0][:] = self._meta
         self._params: np.ndarray = self._meta
         self._grad = np.empty(p, np.float32)
-        self._acts = np.empty(n_acts, np.float32)
-        self._g_a = np.empty(n_grad, np.float32)
-        self._g_b = np.empty(n_grad, np.float32)
+        self._sgd = BlasSgd(dims, m)
+        for theta in (self._meta, *self._sets, self._grad):
+            self._sgd.views(theta)  # registered once: the tick builds no per-layer views
         self._xn = np.empty((m, int(dims[0])), np.float32)
         self._tn = np.empty((m, int(dims[-1])), np.float32)
-        self._out = np.empty((m, int(dims[-1])), np.float32)
         # float64 scratch: normalise in double precision, then round once into xn, tn.
         self._x64 = np.empty((m, int(dims[0])), np.float64)
         self._t64 = np.empty((m, int(dims[-1])), np.float64)
@@ -101,18 +101,13 @@ class Adapter:
         self._warmup()
 
     def _warmup(self) -> None:
-        """Compiles (or loads from Numba's cache) every kernel signature ``adapt`` uses, so
-        the first control tick does not pay for it. Touches only scratch buffers."""
-        dims = self.model.dims
-        xn, tn, out = self._xn[:1], self._tn[:1], self._out[:1]
+        """Runs the step once on scratch buffers so the first control tick pays for no
+        first touch of memory."""
+        xn, tn = self._xn[:1], self._tn[:1]
         xn[:] = 0.0
         tn[:] = 0.0
         scratch = self._sets[1 - self._cur]
-        for start in (self._meta, self._sets[self._cur]):  # read-only and writable types
-            kernels.sgd_step_nb(
-                start, dims, xn, tn, 0.0, scratch, self._grad, out, self._acts, self._g_a, self._g_b
-            )
-            kernels.mse_loss_nb(start, dims, xn, tn, out, self._acts)
+        self._sgd.sgd_step(self._meta, xn, tn, 0.0, scratch, self._grad)
 
     @property
     def params(self) -> np.ndarray:
@@ -138,11 +133,7 @@ class Adapter:
         n = self._fill(states, actions)
         if n == 0:
             return math.nan
-        return float(
-            kernels.mse_loss_nb(
-                theta, self.model.dims, self._xn[:n], self._tn[:n], self._out[:n], self._acts
-            )
-        )
+        return self._sgd.loss(np.ascontiguousarray(theta, np.float32), self._xn[:n], self._tn[:n])
 
     def adapt(self, states: np.ndarray, actions: np.ndarray) -> AdaptResult:
         """One adaptation step on the latest transitions.
@@ -156,33 +147,19 @@ class Adapter:
             if self.mode == "grbal":
                 self._params = self._meta
             return AdaptResult(math.nan, math.nan, False, False, self.fallbacks_total)
-        dims = self.model.dims
-        xn, tn, out = self._xn[:n], self._tn[:n], self._out[:n]
+        xn, tn = self._xn[:n], self._tn[:n]
         if self.mode == "none":
-            loss = float(kernels.mse_loss_nb(self._meta, dims, xn, tn, out, self._acts))
+            loss = self._sgd.loss(self._meta, xn, tn)
             self._params = self._meta
             return AdaptResult(loss, loss, False, False, self.fallbacks_total)
 
         start = self._meta if self.mode == "grbal" else self._params
         dst = self._sets[1 - self._cur] if start is self._sets[self._cur] else self._sets[self._cur]
-        loss_before, loss_after = kernels.sgd_step_nb(
-            start,
-            dims,
-            xn,
-            tn,
-            self.inner_lr,
-            dst,
-            self._grad,
-            out,
-            self._acts,
-            self._g_a,
-            self._g_b,
-        )
-        loss_before, loss_after = float(loss_before), float(loss_after)
+        loss_before, loss_after = self._sgd.sgd_step(start, xn, tn, self.inner_lr, dst, self._grad)
         if start is self._meta:
             loss_meta = loss_before
         else:
-            loss_meta = float(kernels.mse_loss_nb(self._meta, dims, xn, tn, out, self._acts))
+            loss_meta = self._sgd.loss(self._meta, xn, tn)
         if not (math.isfinite(loss_after) and loss_after <= loss_meta):
             self.fallbacks_total += 1
             self._params = self._meta

@@ -18,9 +18,11 @@ onboard extra does not pull in. The vectorised loop kernels below reach about 30
 on one x86 core (AVX2), numpy's matmul (OpenBLAS sgemm) about 100 on the same core, and
 the gap is wider on small ARM cores, where OpenBLAS has hand-written kernels. Planning
 (N x H x network, GFLOPs per tick) therefore uses ``forward_blas`` from Python (see
-onboard/rollout.py): 3 library calls per step cost microseconds of Python. Adaptation
-(M <= 32 rows, tens of MFLOPs) uses the Numba loops, which also give the exact backward
-pass, in about 1 ms at 2 x 500. ``roach bench onboard`` measures both forwards.
+onboard/rollout.py): 3 library calls per step cost microseconds of Python. The
+adaptation step (M <= 32 rows, tens of MFLOPs) runs through BLAS too
+(onboard/sgd_blas.py), measured faster than these loops at 2x128 and 2x500
+(docs/performance.md); the loop kernels stay as its reference in the tests and as the
+model loader's forward. ``roach bench onboard`` measures both forwards.
 """
 
 from __future__ import annotations

@@ -30,6 +30,12 @@ def warm_up(
     actions = np.full((m, 2), 0.5 * (cfg.loop.action_low_rev_s + cfg.loop.action_high_rev_s))
     spare = Adapter(model, adapter.mode, M=m, inner_lr=adapter.inner_lr)
     spare.adapt(states, actions)
+    # The prediction guard and the live view run the Numba forward on the adapted
+    # parameters (a writable array) and on the meta-learned ones (read-only): two
+    # signatures, compiled (or loaded from the cache) here rather than in a tick.
+    x = np.ascontiguousarray(np.concatenate([states[-1, 2:], actions[0]])[None], np.float32)
+    model.predict_delta_norm(x, np.array(model.theta))
+    model.predict_delta_norm(x, model.theta)
     planner = make_planner(cfg.planner, cfg.loop.pipelined)
     low, high = np.full(2, cfg.loop.action_low_rev_s), np.full(2, cfg.loop.action_high_rev_s)
     for _ in range(2):

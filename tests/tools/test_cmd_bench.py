@@ -29,3 +29,50 @@ def test_roach_bench_link_prints_the_period_rate(capsys: pytest.CaptureFixture[s
     assert main(["bench", "link", "--quick"]) == 0
     out = capsys.readouterr().out
     assert "50 periods" in out and "control periods/s" in out
+
+
+def test_plain_flop_counts_the_paper_step() -> None:
+    """The paper configuration's plain algorithm is 5.5 GFLOP per step, counted from the
+    shapes: 2000 x 5 forward passes of 24-500-500-24 plus the M=23 adaptation step."""
+    from tools.bench_step import plain_flop
+
+    adapt, plan = plain_flop([24, 500, 500, 24], 2000, 5, 23)
+    assert plan == 2.0 * 2000 * 5 * (24 * 500 + 500 * 500 + 500 * 24)
+    assert adapt == 2.0 * 23 * (4 * (24 * 500 + 500 * 500 + 500 * 24) - 24 * 500)
+    assert (adapt + plan) / 1e9 == pytest.approx(5.5, abs=0.05)
+
+
+def test_roach_bench_two_names_is_a_one_line_error() -> None:
+    """`roach bench codec --only link` names two benchmarks: exit 2, one line saying so."""
+    import subprocess
+    import sys
+
+    res = subprocess.run(
+        [sys.executable, "-m", "tools.cli", "bench", "codec", "--only", "link"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert res.returncode == 2
+    assert "name one benchmark" in res.stderr and len(res.stderr.strip().splitlines()) == 1
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(900)
+def test_roach_bench_step_json_holds_every_key(tmp_path: pytest.TempPathFactory) -> None:
+    """`roach bench --quick --json OUT`: every key of the issue per configuration and
+    thread count, and the start-up figures at the top level (values not judged)."""
+    import json
+    from pathlib import Path
+
+    from tools.bench_step import CONFIGS, KEYS
+
+    out = Path(str(tmp_path)) / "bench.json"
+    assert main(["bench", "--quick", "--threads", "1", "2", "--json", str(out)]) == 0
+    data = json.loads(out.read_text())
+    for config in CONFIGS:
+        for threads in ("1", "2"):
+            row = data[config][threads]
+            assert all(k in row and row[k] > 0 for k in KEYS), (config, threads)
+    assert data["rss_peak_mb"] > 0
+    assert data["first_command_warm_s"] > 0 and data["first_command_cold_s"] > 0

@@ -1,0 +1,171 @@
+"""The control step written plainly, for ``roach bench``: PyTorch eager, numpy, onnxruntime.
+
+Each reference does the published algorithm with no rewrite: the adaptation step (one
+SGD step on the window, forward + backward + the loss after the step), then random
+shooting over N x H candidates whose every step (step 0 included) runs the whole batch
+through the network with the normalisation applied per step, scored by the same task
+cost as the controller. Same weights, same window, same batch sizes as the step under
+test. Only ``roach bench`` imports this module; torch is imported inside ``torch_step``
+(the ``train``/``dev`` extra), never by onboard/.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+
+from onboard.model import LoadedModel
+
+CostFn = Callable[[np.ndarray], np.ndarray]
+StepFn = Callable[[], object]
+
+
+def _window_xy(
+    model: LoadedModel, states: np.ndarray, actions: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Normalised inputs [M, 24] and delta targets [M, 24] (float32) of a window."""
+    x = np.concatenate([states[:-1, 2:], actions], axis=1)
+    xn = (x - model.input_mean) / model.input_std
+    tn = (states[1:] - states[:-1] - model.delta_mean) / model.delta_std
+    return xn.astype(np.float32), tn.astype(np.float32)
+
+
+def numpy_step(
+    model: LoadedModel,
+    states: np.ndarray,
+    actions: np.ndarray,
+    state: np.ndarray,
+    n: int,
+    horizon: int,
+    low: float,
+    high: float,
+    cost: CostFn,
+) -> StepFn:
+    """The whole step (adapt + plan) in plain numpy, as a researcher would write it."""
+    xn, tn = _window_xy(model, states, actions)
+    lr = np.float32(model.meta.inner_lr)
+    rng = np.random.default_rng(0)
+    s0 = state.astype(np.float32)
+
+    def forward(ws: list[np.ndarray], bs: list[np.ndarray], x: np.ndarray) -> list[np.ndarray]:
+        hs = [x]
+        for i, (w, b) in enumerate(zip(ws, bs, strict=True)):
+            h = hs[-1] @ w.T + b
+            hs.append(np.maximum(h, 0) if i < len(ws) - 1 else h)
+        return hs
+
+    def step() -> object:
+        ws = [w.copy() for w in model.weights]
+        bs = [b.copy() for b in model.biases]
+        hs = forward(ws, bs, xn)
+        g = 2.0 * (hs[-1] - tn) / tn.size
+        for i in range(len(ws) - 1, -1, -1):
+            gw, gb = g.T @ hs[i], g.sum(axis=0)
+            if i > 0:
+                g = (g @ ws[i]) * (hs[i] > 0)
+            ws[i] -= lr * gw
+            bs[i] -= lr * gb
+        float(np.mean((forward(ws, bs, xn)[-1] - tn) ** 2))  # the guard's loss after
+        cand = rng.uniform(low, high, (n, horizon, 2)).astype(np.float32)
+        traj = np.empty((n, horizon + 1, 24), np.float32)
+        traj[:, 0] = s0
+        for k in range(horizon):
+            x = np.concatenate([traj[:, k, 2:], cand[:, k]], axis=1)
+            dn = forward(ws, bs, (x - model.input_mean) / model.input_std)[-1]
+            traj[:, k + 1] = traj[:, k] + dn * model.delta_std + model.delta_mean
+        return cand[int(np.argmin(cost(traj)))]
+
+    return step
+
+
+def torch_step(
+    model: LoadedModel,
+    states: np.ndarray,
+    actions: np.ndarray,
+    state: np.ndarray,
+    n: int,
+    horizon: int,
+    low: float,
+    high: float,
+    cost: CostFn,
+    threads: int,
+) -> StepFn:
+    """The whole step in PyTorch eager (autograd for the adaptation step), float32."""
+    import torch
+
+    torch.set_num_threads(threads)
+    xn_np, tn_np = _window_xy(model, states, actions)
+    xn, tn = torch.from_numpy(xn_np), torch.from_numpy(tn_np)
+    in_mean, in_std = torch.tensor(model.input_mean), torch.tensor(model.input_std)
+    d_mean, d_std = torch.tensor(model.delta_mean), torch.tensor(model.delta_std)
+    meta_w = [torch.from_numpy(np.array(w)) for w in model.weights]
+    meta_b = [torch.from_numpy(np.array(b)) for b in model.biases]
+    s0 = torch.from_numpy(state.astype(np.float32))
+    gen = torch.Generator().manual_seed(0)
+    lr = float(model.meta.inner_lr)
+
+    def forward(ws: list[torch.Tensor], bs: list[torch.Tensor], x: torch.Tensor) -> torch.Tensor:
+        for i, (w, b) in enumerate(zip(ws, bs, strict=True)):
+            x = torch.nn.functional.linear(x, w, b)
+            if i < len(ws) - 1:
+                x = torch.relu(x)
+        return x
+
+    def step() -> object:
+        ws = [w.clone().requires_grad_(True) for w in meta_w]
+        bs = [b.clone().requires_grad_(True) for b in meta_b]
+        loss = torch.mean((forward(ws, bs, xn) - tn) ** 2)
+        grads = torch.autograd.grad(loss, [*ws, *bs])
+        with torch.no_grad():
+            k = len(ws)
+            ws2 = [w - lr * g for w, g in zip(ws, grads[:k], strict=True)]
+            bs2 = [b - lr * g for b, g in zip(bs, grads[k:], strict=True)]
+            float(torch.mean((forward(ws2, bs2, xn) - tn) ** 2))
+            cand = torch.rand((n, horizon, 2), generator=gen) * (high - low) + low
+            traj = [s0.expand(n, 24)]
+            for k in range(horizon):
+                x = torch.cat([traj[-1][:, 2:], cand[:, k]], dim=1)
+                dn = forward(ws2, bs2, (x - in_mean) / in_std)
+                traj.append(traj[-1] + dn * d_std + d_mean)
+            costs = cost(torch.stack(traj, dim=1).numpy())
+        return cand[int(np.argmin(costs))]
+
+    return step
+
+
+def onnxruntime_plan(
+    model: LoadedModel, state: np.ndarray, n: int, horizon: int, threads: int
+) -> StepFn:
+    """The planner's N x H forward passes through onnxruntime (the model's own graph,
+    normalisation included), with the state update between steps; no cost."""
+    import onnxruntime as ort
+
+    from robot_contract.model_file import build_model_proto
+
+    norm = {
+        "input_mean": model.input_mean,
+        "input_std": model.input_std,
+        "delta_mean": model.delta_mean,
+        "delta_std": model.delta_std,
+    }
+    proto = build_model_proto(list(model.weights), list(model.biases), norm, {})
+    opts = ort.SessionOptions()
+    opts.intra_op_num_threads = threads
+    opts.inter_op_num_threads = 1
+    sess = ort.InferenceSession(proto.SerializeToString(), opts, providers=["CPUExecutionProvider"])
+    rng = np.random.default_rng(0)
+    cand = rng.uniform(2.0, 9.0, (n, horizon, 2)).astype(np.float32)
+    traj = np.empty((n, horizon + 1, 24), np.float32)
+    x = np.empty((n, 24), np.float32)
+
+    def plan() -> object:
+        traj[:, 0] = state
+        for k in range(horizon):
+            x[:, :22] = traj[:, k, 2:]
+            x[:, 22:] = cand[:, k]
+            (delta,) = sess.run(["delta"], {"x": x})
+            np.add(traj[:, k], delta, out=traj[:, k + 1])
+        return traj
+
+    return plan
