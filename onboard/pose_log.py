@@ -12,6 +12,7 @@ import math
 import time
 from typing import Any
 
+from firmware_bridge.pose.datagram import rpy_to_quaternion as quaternion
 from onboard.logging_mcap import TickLogWriter
 from onboard.loop import Controller
 from onboard.tick_record import TickRecord
@@ -19,19 +20,6 @@ from onboard.tick_record import TickRecord
 TOPIC_POSE = "/roach/pose"
 TOPIC_PATH = "/roach/path"
 FRAME = "world"
-
-
-def quaternion(roll: float, pitch: float, yaw: float) -> tuple[float, float, float, float]:
-    """(x, y, z, w) of the rotation yaw about z, then pitch about y, then roll about x."""
-    cr, sr = math.cos(roll / 2), math.sin(roll / 2)
-    cp, sp = math.cos(pitch / 2), math.sin(pitch / 2)
-    cy, sy = math.cos(yaw / 2), math.sin(yaw / 2)
-    return (
-        sr * cp * cy - cr * sp * sy,
-        cr * sp * cy + sr * cp * sy,
-        cr * cp * sy - sr * sp * cy,
-        cr * cp * cy + sr * sp * sy,
-    )
 
 
 def _stamp(t_ns: int) -> dict[str, int]:

@@ -116,6 +116,19 @@ def decode(data: bytes) -> PoseDatagram:
     return PoseDatagram(seq, t_us, x, y, z, roll, pitch, yaw, bool(flags & FLAG_UNIX_TIME))
 
 
+def rpy_to_quaternion(roll: float, pitch: float, yaw: float) -> tuple[float, float, float, float]:
+    """(x, y, z, w) of the rotation yaw about z, then pitch about y, then roll about x."""
+    cr, sr = math.cos(roll / 2), math.sin(roll / 2)
+    cp, sp = math.cos(pitch / 2), math.sin(pitch / 2)
+    cy, sy = math.cos(yaw / 2), math.sin(yaw / 2)
+    return (
+        sr * cp * cy - cr * sp * sy,
+        cr * sp * cy + sr * cp * sy,
+        cr * cp * sy - sr * sp * cy,
+        cr * cp * cy + sr * sp * sy,
+    )
+
+
 def quaternion_to_rpy(qx: float, qy: float, qz: float, qw: float) -> tuple[float, float, float]:
     """Roll, pitch, yaw (rad, z-y-x) of a unit quaternion (x, y, z, w)."""
     roll = math.atan2(2 * (qw * qx + qy * qz), 1 - 2 * (qx * qx + qy * qy))

@@ -128,7 +128,7 @@ class UdpPosePublisher:
             self.seq,
             pose.timestamp_us if timestamp_us is None else timestamp_us,
             (pose.x, pose.y, pose.z),
-            quaternion=rpy_to_quaternion(pose.roll, pose.pitch, yaw),
+            quaternion=datagram.rpy_to_quaternion(pose.roll, pose.pitch, yaw),
         )
         self.seq = (self.seq + 1) & 0xFFFFFFFF
         try:
@@ -139,16 +139,3 @@ class UdpPosePublisher:
 
     def close(self) -> None:
         self._sock.close()
-
-
-def rpy_to_quaternion(roll: float, pitch: float, yaw: float) -> tuple[float, float, float, float]:
-    """(x, y, z, w) of the z-y-x rotation yaw, pitch, roll."""
-    cr, sr = math.cos(roll / 2), math.sin(roll / 2)
-    cp, sp = math.cos(pitch / 2), math.sin(pitch / 2)
-    cy, sy = math.cos(yaw / 2), math.sin(yaw / 2)
-    return (
-        sr * cp * cy - cr * sp * sy,
-        cr * sp * cy + sr * cp * sy,
-        cr * cp * sy - sr * sp * cy,
-        cr * cp * cy + sr * sp * sy,
-    )

@@ -8,7 +8,7 @@ import struct
 import pytest
 
 from firmware_bridge.pose import datagram
-from firmware_bridge.pose.udp import rpy_to_quaternion
+from firmware_bridge.pose.datagram import rpy_to_quaternion
 
 
 def test_quaternion_round_trip_gives_back_the_angles() -> None:
