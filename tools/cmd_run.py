@@ -104,17 +104,7 @@ def run(args: argparse.Namespace) -> int:
     # The log first: a path that cannot be written is a mistake to report before the robot
     # is touched. If the robot then cannot be reached, the empty log is removed again.
     log_path = Path(args.log or time.strftime("runs/run-%Y%m%d-%H%M%S.mcap"))
-    try:
-        log = TickLogWriter(log_path, sync_every_s=cfg.loop.log_sync_s)
-    except OSError as exc:
-        raise ConfigError(f"cannot write the log {log_path}: {exc.strerror or exc}") from None
-    try:
-        robot = open_robot(cfg)
-        lockstep = clock_of_board(robot, cfg, "lockstep" if args.lockstep else args.clock)
-    except BaseException:
-        log.close(None)
-        log_path.unlink(missing_ok=True)
-        raise
+    log, robot, lockstep = open_log_and_robot(log_path, cfg, args)
     ctl = build_controller(
         robot, model, cfg, log=log, lockstep=lockstep, calibration=robot_file.sensors
     )
@@ -154,6 +144,26 @@ def run(args: argparse.Namespace) -> int:
         sys.stderr.flush()
         os._exit(128 + signals["signum"])
     return 0
+
+
+def open_log_and_robot(
+    log_path: Path, cfg: ControllerConfig, args: argparse.Namespace
+) -> tuple[TickLogWriter, SerialRobot, bool]:
+    """The log first (a path that cannot be written is exit 2 before the robot is
+    touched), then the robot and its clock (``--lockstep``/``--clock``); if the robot
+    cannot be reached, the empty log is removed again."""
+    try:
+        log = TickLogWriter(log_path, sync_every_s=cfg.loop.log_sync_s)
+    except OSError as exc:
+        raise ConfigError(f"cannot write the log {log_path}: {exc.strerror or exc}") from None
+    try:
+        robot = open_robot(cfg)
+        lockstep = clock_of_board(robot, cfg, "lockstep" if args.lockstep else args.clock)
+    except BaseException:
+        log.close(None)
+        log_path.unlink(missing_ok=True)
+        raise
+    return log, robot, lockstep
 
 
 def open_robot(cfg: ControllerConfig) -> SerialRobot:

@@ -22,10 +22,10 @@ from typing import Any
 
 from onboard.collect import Collector, CollectResult, CollectSettings
 from onboard.config import describe, load_config, with_overrides
-from onboard.logging_mcap import LOG_FORMAT_VERSION, TOPIC_RUN, TickLogWriter
+from onboard.logging_mcap import LOG_FORMAT_VERSION, TOPIC_RUN
 from onboard.tick_record import TickRecord
 from robot_contract.errors import ConfigError
-from tools.cmd_run import clock_of_board, open_robot
+from tools.cmd_run import open_log_and_robot
 from tools.pose_option import pose_override, with_robot_file
 
 INDEX = "collect-index.json"
@@ -113,17 +113,7 @@ def run_on_robot(args: argparse.Namespace) -> int:
     while log_path.exists():
         n += 1
         log_path = log_path.with_name(f"{log_path.stem.split('.')[0]}.{n}.mcap")
-    try:
-        log = TickLogWriter(log_path, sync_every_s=cfg.loop.log_sync_s)
-    except OSError as exc:
-        raise ConfigError(f"cannot write the log {log_path}: {exc.strerror or exc}") from None
-    try:
-        robot = open_robot(cfg)
-        lockstep = clock_of_board(robot, cfg, "lockstep" if args.lockstep else args.clock)
-    except BaseException:
-        log.close(None)
-        log_path.unlink(missing_ok=True)
-        raise
+    log, robot, lockstep = open_log_and_robot(log_path, cfg, args)
     col = Collector(robot, cfg.loop, settings, log=log, lockstep=lockstep,
                     calibration=robot_file.sensors)  # fmt: skip
     progress = Progress(settings.label, done, settings.minutes, period_s,
