@@ -85,8 +85,9 @@ class LinkHealth:
         if self.enabled:
             self._base = link_totals(self.robot.counters())
 
-    def tick(self) -> tuple[dict[str, Any] | None, list[tuple[str, str]]]:
-        """This tick's counters (since the episode began) and the events of bounds crossed."""
+    def tick(self, ping: bool = True) -> tuple[dict[str, Any] | None, list[tuple[str, str]]]:
+        """This tick's counters (since the episode began) and the events of bounds crossed;
+        every ``ping_every_ticks`` ticks (with ``ping``) a GET_STATUS for the round trip."""
         if not self.enabled:
             return None, []
         if self._base is None:
@@ -116,10 +117,9 @@ class LinkHealth:
             self.max_rtt_ms = max(self.max_rtt_ms, rtt_ms)
             bound = self.cfg.max_rtt_fraction * self.period_s * 1e3
             self._edge(events, LINK_LATENCY, rtt_ms > bound, f"round trip {rtt_ms:.1f} ms")
-        if self._k % self.cfg.ping_every_ticks == 0 and callable(
-            getattr(self.robot, "ping_nowait", None)
-        ):
-            self.robot.ping_nowait()
+        ping_nowait = getattr(self.robot, "ping_nowait", None)
+        if ping and callable(ping_nowait) and self._k % self.cfg.ping_every_ticks == 0:
+            ping_nowait()
         self._k += 1
         return dict(self.totals) | {"rtt_ms": rtt_ms}, events
 
@@ -138,7 +138,7 @@ class LinkHealth:
             self.robot.sync()
         except Exception:  # the link may be dead; the counts are then what they are
             return
-        self.tick()
+        self.tick(ping=False)  # a ping now would be answered after the counts are taken
 
     def summary(self) -> dict[str, Any]:
         """The episode's totals and the largest round trip, for the report and the log."""

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 from robot_contract.errors import ConfigError
 
-FAULT_KEYS = ("corrupt", "drop", "delay_ms", "jitter_ms", "disconnect_at")
+FAULT_KEYS = ("corrupt", "drop", "delay_ms", "jitter_ms", "after_frames", "disconnect_at")
 
 
 @dataclass(frozen=True)
@@ -31,6 +31,9 @@ class FaultSpec:
     """Extra latency, uniform in 0..jitter_ms per frame (order is kept), ms."""
     disconnects: tuple[tuple[float, float], ...] = ()
     """(at_s, duration_s): close the pseudo-terminal at_s after start, for duration_s."""
+    after_frames: int = 0
+    """The first this many frames of each direction are neither corrupted nor dropped
+    (a client's start sequence, which its link counters may leave out)."""
 
     @property
     def touches_frames(self) -> bool:
@@ -66,11 +69,13 @@ def parse_faults(text: str) -> FaultSpec:
             number = float(value)
         except ValueError:
             number = float("nan")
-        limit = 1.0 if key in ("corrupt", "drop") else 60_000.0
-        if not 0.0 <= number <= limit:
-            raise ConfigError(f"--faults: {key}={value!r} must be a number in 0..{limit:g}")
+        limit = {"corrupt": 1.0, "drop": 1.0, "after_frames": 1e9}.get(key, 60_000.0)
+        if not 0.0 <= number <= limit or (key == "after_frames" and number != int(number)):
+            kind = "a whole number" if key == "after_frames" else "a number"
+            raise ConfigError(f"--faults: {key}={value!r} must be {kind} in 0..{limit:g}")
         values[key] = number
-    return FaultSpec(disconnects=tuple(sorted(cuts)), **values)
+    after = int(values.pop("after_frames", 0))
+    return FaultSpec(disconnects=tuple(sorted(cuts)), after_frames=after, **values)
 
 
 class FaultyChannel:
@@ -114,6 +119,9 @@ class FaultyChannel:
             self._enqueue(b"\x00", now)
             return
         self.frames += 1
+        if self.frames <= spec.after_frames:
+            self._enqueue(body + b"\x00", now)
+            return
         if spec.drop and rng.random() < spec.drop:
             self.dropped += 1
             return

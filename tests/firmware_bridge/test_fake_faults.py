@@ -30,6 +30,8 @@ def test_parse_faults_full_string():
         ("disconnect_at=5", "disconnect_at"),
         ("disconnect_at=x:1", "disconnect_at"),
         ("jitter_ms", "jitter_ms"),
+        ("after_frames=2.5", "after_frames"),
+        ("after_frames=-1", "after_frames"),
     ],
 )
 def test_bad_fault_strings_name_the_key(text, key):
@@ -61,6 +63,17 @@ def test_cli_rejects_unusable_link_with_exit_2(capsys, link, says):
 
 def _frames(n: int) -> bytes:
     return b"".join(encode_message(StartTelemetry(i % 1000 + 1), i) for i in range(n))
+
+
+def test_after_frames_spares_the_first_frames():
+    """`after_frames=N`: the first N frames pass untouched even at drop=1, then every
+    frame is dropped; the count covers all frames."""
+    assert parse_faults("drop=1,after_frames=5").after_frames == 5
+    ch = FaultyChannel(parse_faults("drop=1,after_frames=5"), random.Random(0))
+    ch.push(_frames(12), 0.0)
+    out = ch.pop_due(0.0)
+    assert (ch.frames, ch.dropped, out.count(b"\x00")) == (12, 7, 5)
+    assert [f.seq for f in FrameDecoder().feed(out)] == [0, 1, 2, 3, 4]
 
 
 def test_channel_rates_and_detection():

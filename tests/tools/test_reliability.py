@@ -266,6 +266,9 @@ def test_configuration_too_slow_for_the_period_is_refused_at_start(tmp_path: Pat
 # -- link health ---------------------------------------------------------------------------
 
 
+FAULTS = "corrupt=0.03,drop=0.03,after_frames=20"
+
+
 def _link_line(stdout: str) -> dict[str, float]:
     m = re.search(
         r"link: corrupt (\d+), dropped (\d+), out of sequence (\d+), oversize (\d+), "
@@ -277,14 +280,17 @@ def _link_line(stdout: str) -> dict[str, float]:
     return {k: float(v) for k, v in zip(keys, m.groups(), strict=True)}
 
 
-def test_link_counters_match_the_injected_faults_exactly(tmp_path: Path) -> None:
+@pytest.mark.parametrize("seed", [0, 2])
+def test_link_counters_match_the_injected_faults_exactly(tmp_path: Path, seed: int) -> None:
     """Lockstep with corrupted and dropped frames in both directions: the corrupt and
     dropped counts `roach run` prints are exactly those the fake injected towards the
-    host; each tick's log record carries the counters so far."""
+    host; each tick's log record carries the counters so far. The counters start with
+    the episode, so the first 20 frames each way (the hello and start sequence, about
+    8 robot-to-host frames) are spared."""
     cfg = tmp_path / "c.toml"
     cfg.write_text("[loop]\nlockstep_timeout_s = 0.3\n")
     log_path = tmp_path / "faults.mcap"
-    with fake_robot("--clock", "lockstep", "--seed", "5", "--faults", "corrupt=0.03,drop=0.03") as (
+    with fake_robot("--clock", "lockstep", "--seed", str(seed), "--faults", FAULTS) as (
         proc,
         pty,
     ):
@@ -305,6 +311,37 @@ def test_link_counters_match_the_injected_faults_exactly(tmp_path: Path) -> None
     corrupt = [t["link"]["corrupt"] for t in log.ticks]
     assert corrupt == sorted(corrupt) and corrupt[-1] <= seen["corrupt"]
     assert log.summary is not None and log.summary["link"]["corrupt"] == seen["corrupt"]
+
+
+class _CountingRobot:
+    """The parts of SerialRobot the link's health reads, with every ping and sync seen."""
+
+    connected = True
+    last_rtt_s = None
+
+    def __init__(self) -> None:
+        self.calls: list[str] = []
+
+    def counters(self) -> dict[str, int]:
+        keys = ("bad_crc", "cobs_errors", "runts", "bad_version", "frames_missed", "oversize")
+        return dict.fromkeys(keys, 0) | {"reconnects": 0}
+
+    def ping_nowait(self) -> None:
+        self.calls.append("ping")
+
+    def sync(self) -> None:
+        self.calls.append("sync")
+
+
+def test_drain_sends_no_ping_after_its_sync() -> None:
+    """The end-of-episode drain takes the counts after one answered request; a ping sent
+    then would be answered after the counts are taken, its faults never counted."""
+    robot = _CountingRobot()
+    health = LinkHealth(robot, LinkHealthConfig(ping_every_ticks=1), 0.1)
+    health.start()
+    health.tick()
+    health.drain()
+    assert robot.calls == ["ping", "sync"]
 
 
 def test_reconnect_and_latency_are_reported() -> None:
