@@ -15,12 +15,12 @@ the board the way a real one breaks, so ``roach hil`` can be shown to catch it:
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from firmware_bridge.cobs import cobs_encode
 from firmware_bridge.fake.faults import FAULT_KEYS
-from firmware_bridge.fake.firmware import FakeFirmware, Simulation
+from firmware_bridge.fake.firmware import FakeFirmware, Simulation, SimulationWrapper
 from firmware_bridge.frame import CRC, HEADER, PROTOCOL_VERSION
 from firmware_bridge.messages import Message, SetCommandTimeout, StartTelemetry
 from firmware_bridge.records import Pose, Telemetry
@@ -92,11 +92,12 @@ def crc16_poly(data: bytes, poly: int, init: int = 0xFFFF) -> int:
     return crc
 
 
-class BrokenSimulation:
+class BrokenSimulation(SimulationWrapper):
     """The simulated robot behind a broken encoder or a motor wired backwards."""
 
     def __init__(self, sim: Simulation, faults: BoardFaults) -> None:
-        self.sim, self.faults = sim, faults
+        super().__init__(sim)
+        self.faults = faults
         self._stuck: tuple[int, int] | None = None
 
     def set_leg_velocity(self, left_rev_s: float, right_rev_s: float) -> None:
@@ -113,20 +114,6 @@ class BrokenSimulation:
             right = -right
         self.sim.set_duty(left, right)
 
-    def set_motors_enabled(self, on: bool) -> None:
-        self.sim.set_motors_enabled(on)
-
-    def set_pid_gains(
-        self, kp: float, ki: float, kd: float, *more: float, right: Sequence[float] | None = None
-    ) -> None:
-        self.sim.set_pid_gains(kp, ki, kd, *more, right=right)
-
-    def zero_encoders(self) -> None:
-        self.sim.zero_encoders()
-
-    def step(self, duration_s: float) -> None:
-        self.sim.step(duration_s)
-
     def telemetry(self) -> Telemetry:
         tel = self.sim.telemetry()
         side = self.faults.reversed_motor
@@ -140,9 +127,6 @@ class BrokenSimulation:
             pos = self._stuck[SIDES.index(side)]
             tel = dataclasses.replace(tel, **{f"{side}_pos": pos})
         return tel
-
-    def pose(self) -> Pose:
-        return self.sim.pose()
 
 
 class BrokenFirmware(FakeFirmware):

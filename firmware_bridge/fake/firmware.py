@@ -76,6 +76,41 @@ class Simulation(Protocol):
     def pose(self) -> Pose: ...
 
 
+class SimulationWrapper:
+    """A Simulation passing every call through to the one inside: the base of the fake's
+    mishaps (firmware_bridge/fake/mishaps.py) and broken boards (board_faults.py), which
+    override only the calls they change."""
+
+    def __init__(self, sim: Simulation) -> None:
+        self.sim = sim
+
+    def step(self, duration_s: float) -> None:
+        self.sim.step(duration_s)
+
+    def set_leg_velocity(self, left_rev_s: float, right_rev_s: float) -> None:
+        self.sim.set_leg_velocity(left_rev_s, right_rev_s)
+
+    def set_duty(self, left: int, right: int) -> None:
+        self.sim.set_duty(left, right)
+
+    def set_motors_enabled(self, on: bool) -> None:
+        self.sim.set_motors_enabled(on)
+
+    def set_pid_gains(
+        self, kp: float, ki: float, kd: float, *more: float, right: Sequence[float] | None = None
+    ) -> None:
+        self.sim.set_pid_gains(kp, ki, kd, *more, right=right)
+
+    def zero_encoders(self) -> None:
+        self.sim.zero_encoders()
+
+    def telemetry(self) -> Telemetry:
+        return self.sim.telemetry()
+
+    def pose(self) -> Pose:
+        return self.sim.pose()
+
+
 class FakeFirmware:
     """Board state machine on a 1 ms tick. ``lockstep``: see docs/protocol.md."""
 

@@ -7,50 +7,16 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from collections.abc import Sequence
 
 import mujoco
 
-from firmware_bridge.fake.firmware import Simulation
-from firmware_bridge.records import GYRO_RAD_S_PER_LSB, Pose, Telemetry, clamp_i16, clamp_i32
+from firmware_bridge.fake.firmware import Simulation, SimulationWrapper
+from firmware_bridge.records import GYRO_RAD_S_PER_LSB, Telemetry, clamp_i16, clamp_i32
 from firmware_bridge.sim.robot import SimRobot
 from robot_contract.errors import ConfigError
 
 
-class _Wrapped:
-    """A Simulation passing every call through to the one inside."""
-
-    def __init__(self, sim: Simulation) -> None:
-        self.sim = sim
-
-    def step(self, duration_s: float) -> None:
-        self.sim.step(duration_s)
-
-    def set_leg_velocity(self, left_rev_s: float, right_rev_s: float) -> None:
-        self.sim.set_leg_velocity(left_rev_s, right_rev_s)
-
-    def set_duty(self, left: int, right: int) -> None:
-        self.sim.set_duty(left, right)
-
-    def set_motors_enabled(self, on: bool) -> None:
-        self.sim.set_motors_enabled(on)
-
-    def set_pid_gains(
-        self, kp: float, ki: float, kd: float, *more: float, right: Sequence[float] | None = None
-    ) -> None:
-        self.sim.set_pid_gains(kp, ki, kd, *more, right=right)
-
-    def zero_encoders(self) -> None:
-        self.sim.zero_encoders()
-
-    def telemetry(self) -> Telemetry:
-        return self.sim.telemetry()
-
-    def pose(self) -> Pose:
-        return self.sim.pose()
-
-
-class TippingSimulation(_Wrapped):
+class TippingSimulation(SimulationWrapper):
     """The simulated robot, rolled half a turn about its heading at ``tip_at_s``."""
 
     def __init__(self, sim: SimRobot, tip_at_s: float) -> None:
@@ -93,7 +59,7 @@ def parse_miscalibration(text: str) -> dict[str, float]:
     return out
 
 
-class MiscalibratedSimulation(_Wrapped):
+class MiscalibratedSimulation(SimulationWrapper):
     """The simulated robot seen through a miscalibrated board: encoders mounted the other
     way round (the count runs backwards; the board's own PID still runs right) and gyro
     biases. What ``roach calibrate`` must find (tests/tools/test_calibrate.py)."""
