@@ -35,9 +35,10 @@ from robot_contract.errors import ConfigError
 MODES: tuple[str, ...] = ("grbal", "dyn-eval", "none")
 
 DYN_EVAL_LR = 0.05
-"""The ``dyn-eval`` step size when none is given: steps add up from tick to tick, so it is
-a third of GrBAL's meta-trained one-step size; tuned for MB on the training terrains and
-measured best for the GrBAL model too (docs/evaluation.md)."""
+"""The ``dyn-eval`` step size when none is given. Steps add up from tick to tick, so it is
+smaller than a GrBAL model's one-step size (0.15 for the shipped one); tuned for MB on
+the training terrains, and the step the GrBAL model was measured best with
+(docs/evaluation.md)."""
 
 
 @dataclass
