@@ -60,7 +60,7 @@ models: $(VENV)/.stamp-dev
 # The closed-loop suite against its oracles, then the prediction tables: docs/results.md
 # (about 1.5 hours on 2 cores: 16 oracles about 25 min, the suite about 4 to 7 min per
 # controller at 5 seeds, so about 50 min for five controllers at 10, prediction tables 5 min).
-SUITE_MODELS := --model models/grbal.onnx --model models/mb.onnx \
+SUITE_MODELS := --model models/grbal.onnx:grbal --model models/mb.onnx \
 	--model models/mb.onnx:dyn-eval:0.05 --model models/grbal.onnx:none \
 	--model models/grbal.onnx:dyn-eval:0.05
 results: $(VENV)/.stamp-dev

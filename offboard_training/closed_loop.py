@@ -108,7 +108,7 @@ class EvalCase:
     seed: int
     steps: int = 110
     inner_lr: float | None = None
-    """The adaptation step; None: the model file's ``roach.inner_lr``."""
+    """The adaptation step; None: the mode's default (onboard/adaptation.py)."""
     name: str = ""
     """The controller's label in tables; empty: ``model stem:mode[:step]``. Oracles,
     one model file per condition, share the name ``oracle``."""

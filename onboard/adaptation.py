@@ -3,7 +3,9 @@
 Modes (docs/robot.md, "GrBAL as published"):
   ``grbal``    reset to the meta-learned parameters every step, then one step (GrBAL).
   ``dyn-eval`` keep the adapted parameters and keep stepping from them (MB + dynamic
-               evaluation).
+               evaluation; with the GrBAL model, the default of ``roach run``: the
+               meta-learned start with its steps kept, measured best in
+               docs/evaluation.md).
   ``none``     never adapt (MB); the window loss is still reported.
 
 The loss is docs/model-format.md's: MSE over the n x 24 normalised delta errors.
@@ -32,6 +34,12 @@ from robot_contract.errors import ConfigError
 
 MODES: tuple[str, ...] = ("grbal", "dyn-eval", "none")
 
+DYN_EVAL_LR = 0.05
+"""The ``dyn-eval`` step size when none is given. Steps add up from tick to tick, so it is
+smaller than a GrBAL model's one-step size (0.15 for the shipped one); tuned for MB on
+the training terrains, and the step the GrBAL model was measured best with
+(docs/evaluation.md)."""
+
 
 @dataclass
 class AdaptResult:
@@ -52,7 +60,8 @@ class Adapter:
     """Holds the meta-learned and the current parameter sets and takes the adaptation step.
 
     model: the loaded model. mode: one of MODES. M: window length in transitions
-    (default the model's ``roach.M``). inner_lr: step size (default ``roach.inner_lr``).
+    (default the model's ``roach.M``). inner_lr: step size (default: the model's
+    ``roach.inner_lr`` in ``grbal`` and ``none``, ``DYN_EVAL_LR`` in ``dyn-eval``).
     """
 
     def __init__(
@@ -68,7 +77,10 @@ class Adapter:
         m = model.meta.M if M is None else int(M)
         if not 1 <= m <= 1000:
             raise ConfigError(f"adaptation window M={m} is not valid; must be 1 to 1000")
-        lr = model.meta.inner_lr if inner_lr is None else float(inner_lr)
+        if inner_lr is None:
+            lr = DYN_EVAL_LR if mode == "dyn-eval" else model.meta.inner_lr
+        else:
+            lr = float(inner_lr)
         if not (math.isfinite(lr) and lr >= 0.0):
             raise ConfigError(f"adaptation inner_lr={lr} is not valid; must be finite and >= 0")
         self.model = model

@@ -108,13 +108,15 @@ class LinkConfig:
 class AdaptationConfig:
     """Online adaptation of the dynamics model."""
 
-    mode: str = field(default="grbal", metadata=_choice(MODES, "adaptation mode"))
-    """grbal: reset to the meta-learned weights and take one step each tick (published);
-    dyn-eval: keep stepping the adapted weights; none: never adapt (MB)."""
+    mode: str = field(default="dyn-eval", metadata=_choice(MODES, "adaptation mode"))
+    """dyn-eval: keep stepping the adapted weights from tick to tick (with the GrBAL model
+    the best controller measured, docs/evaluation.md); grbal: reset to the meta-learned
+    weights and take one step each tick (as published); none: never adapt (MB)."""
     M: int | None = field(default=None, metadata=_rng(1, 1000, "transitions"))
     """Past window length; absent = the model's ``roach.M``."""
     inner_lr: float | None = field(default=None, metadata=_rng(0.0, 100.0, "SGD step size"))
-    """Adaptation step size; absent = the model's ``roach.inner_lr``."""
+    """Adaptation step size; absent = 0.05 in dyn-eval, the model's ``roach.inner_lr`` in
+    grbal."""
 
 
 @dataclass(frozen=True)

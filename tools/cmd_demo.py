@@ -1,7 +1,8 @@
 """``roach demo``: the shipped models on the simulated robot, end to end.
 
-For each controller (GrBAL with its one adaptation step per tick, and the plain MB
-model without adaptation) it starts the software fake robot (``roach sim --clock
+For each controller (the GrBAL model with one adaptation step per tick, the steps kept
+from tick to tick as ``roach run`` does by default, and the plain MB model without
+adaptation) it starts the software fake robot (``roach sim --clock
 lockstep``, MuJoCo behind a real pseudo-terminal), runs the onboard controller
 (``roach run --lockstep``) against it through the serial protocol, and then reads
 both MCAP logs back to compare how well each followed the path. Everything the robot
@@ -79,7 +80,7 @@ def run(args: argparse.Namespace) -> int:
         raise ConfigError(f"--scale {args.scale:g} out of range; valid: 0.1..10")
     models = Path(args.models).resolve()
     contenders = [
-        Contender("GrBAL", models / "grbal.onnx", "grbal"),
+        Contender("GrBAL", models / "grbal.onnx", "dyn-eval"),
         Contender("MB", models / "mb.onnx", "none"),
     ]
     for c in contenders:

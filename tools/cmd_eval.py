@@ -28,8 +28,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="FILE[:MODE[:STEP]]",
         help="model file, optionally with its adaptation mode (grbal, dyn-eval, none) and "
         "step (e.g. models/mb.onnx:dyn-eval:0.05); repeat to compare. Without a mode: "
-        "--mode, else grbal for a GrBAL model and none for an MB model; without a step: "
-        "the file's",
+        "--mode, else dyn-eval (as roach run) for a GrBAL model and none for an MB model; "
+        "without a step: 0.05 in dyn-eval, the file's in grbal",
     )
     parser.add_argument("--mode", help="adaptation mode for models given without one")
     parser.add_argument(
@@ -75,7 +75,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def parse_models(specs: list[str], mode: str | None) -> list[tuple[str, str, float | None]]:
     """``FILE[:MODE[:STEP]]`` -> (file, mode, step or None); the default mode follows the
-    model's algorithm, the default step is the file's."""
+    model's algorithm (a GrBAL model adapts as ``roach run`` does by default, an MB model
+    does not), the default step the mode's (onboard/adaptation.py)."""
     from onboard.adaptation import MODES
     from onboard.model import load_model
 
@@ -97,7 +98,7 @@ def parse_models(specs: list[str], mode: str | None) -> list[tuple[str, str, flo
             raise ConfigError(f"--model {path!r}: no such model file")
         chosen = suffix or mode
         if chosen is None:
-            chosen = "grbal" if load_model(path).meta.algorithm == "grbal" else "none"
+            chosen = "dyn-eval" if load_model(path).meta.algorithm == "grbal" else "none"
         out.append((path, chosen, step))
     return out
 

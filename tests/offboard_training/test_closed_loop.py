@@ -97,8 +97,8 @@ def test_roach_eval_end_to_end_with_json(tmp_path: Path) -> None:
     )  # fmt: skip
     assert r.returncode == 0, r.stderr
     rows = [line for line in r.stdout.splitlines() if line.split()[1:2] == ["left"]]
-    assert len(rows) == 2 and rows[0].startswith("grbal:grbal") and rows[1].startswith("mb:none")
-    assert "grbal:grbal - mb:none" in r.stdout and "better in" in r.stdout
+    assert len(rows) == 2 and rows[0].startswith("grbal:dyn-eval") and rows[1].startswith("mb:none")
+    assert "grbal:dyn-eval - mb:none" in r.stdout and "better in" in r.stdout
     doc = json.loads(out.read_text())
     assert doc["cases"] == 4 and len(doc["episodes"]) == 4
     assert {e["case"]["seed"] for e in doc["episodes"]} == {0, 1}
@@ -193,7 +193,7 @@ def test_roach_eval_with_the_c_board_in_the_loop(tmp_path: Path) -> None:
         "--board", "c", "--json", str(out), "--logs", str(tmp_path), "--quiet",
     )  # fmt: skip
     assert r.returncode == 0, r.stderr
-    assert any(line.startswith("grbal:grbal ") for line in r.stdout.splitlines())
+    assert any(line.startswith("grbal:dyn-eval ") for line in r.stdout.splitlines())
     doc = json.loads(out.read_text())
     assert doc["board"] == "c"
     (episode,) = doc["episodes"]

@@ -69,23 +69,23 @@ def test_eval_runs_the_oracle_and_the_report_normalises_to_it(
     doc = json.loads(out.read_text())
     assert doc["command"].startswith("roach eval --model") and doc["code_version"]
     scores = suite_report.load_scores(out)
-    assert cl.labels(scores) == ["grbal:grbal", "mb:none", "oracle"]
+    assert cl.labels(scores) == ["grbal:dyn-eval", "mb:none", "oracle"]
     assert sum(1 for s in scores if cl._label(s.case) == "oracle") == 2  # only where it exists
     assert suite_report.plain_label(scores) == "mb:none"
     pairs = [("leg lost at 1 s", "missing_leg=RF@1"), ("nominal", "")]
     text = suite_report.suite_markdown(
         scores, pairs, ["Header."], "mb:none", tmp_path / "img", "img"
     )
-    assert "| condition | `grbal:grbal` | `mb:none` | `oracle` | gap closed by" in text
+    assert "| condition | `grbal:dyn-eval` | `mb:none` | `oracle` | gap closed by" in text
     row = next(line for line in text.splitlines() if line.startswith("| leg lost at 1 s ("))
     cells = [c.strip() for c in row.strip("|").split("|")]
     rows = suite_report.condition_rows(scores)
     mb, orc = rows[("mb:none", "missing_leg=RF@1")], rows[("oracle", "missing_leg=RF@1")]
-    for label, cell in zip(["grbal:grbal", "mb:none"], cells[4:], strict=True):
+    for label, cell in zip(["grbal:dyn-eval", "mb:none"], cells[4:], strict=True):
         share = suite_report.gap_closed(mb.cost, rows[(label, "missing_leg=RF@1")].cost, orc.cost)
         assert cell == ("-" if share != share else f"{100 * share:.0f} %")  # nan: no gap
     assert "| `mb:none` | 2 |" in text  # two cases compared
-    assert "`missing_leg=RF@1` | `grbal:grbal` |" in text  # a recovery row
+    assert "`missing_leg=RF@1` | `grbal:dyn-eval` |" in text  # a recovery row
     assert (tmp_path / "img" / "closed-loop-trajectories.png").stat().st_size > 10_000
 
 

@@ -75,4 +75,5 @@ def test_roach_bench_step_json_holds_every_key(tmp_path: pytest.TempPathFactory)
             row = data[config][threads]
             assert all(k in row and row[k] > 0 for k in KEYS), (config, threads)
     assert data["rss_peak_mb"] > 0
+    assert 0 < data["rss_anon_peak_mb"] < data["rss_peak_mb"] and data["rss_file_peak_mb"] > 0
     assert data["first_command_warm_s"] > 0 and data["first_command_cold_s"] > 0

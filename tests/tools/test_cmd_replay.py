@@ -33,9 +33,12 @@ def lockstep_log(random_model_file: Path, tmp_path_factory: pytest.TempPathFacto
 def test_replay_reproduces_the_logged_adaptation_losses(
     lockstep_log: Path, random_model_file: Path
 ) -> None:
-    """Re-running adaptation on the logged transitions gives the losses the loop logged."""
+    """Re-running adaptation on the logged transitions, in the run's mode (the default,
+    steps kept), gives the losses the loop logged."""
     log = read_log(lockstep_log)
-    adapter = Adapter(load_model(random_model_file), "grbal")
+    run_adaptation = log.run["adaptation"]  # type: ignore[index]
+    assert run_adaptation["mode"] == "dyn-eval"
+    adapter = Adapter(load_model(random_model_file), "dyn-eval")
     rows = replay_adaptation(log.ticks, adapter)
     assert [r.tick for r in rows] == list(range(STEPS))
     for row, tick in zip(rows, log.ticks):
