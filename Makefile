@@ -58,8 +58,8 @@ models: $(VENV)/.stamp-dev
 	$(VENV)/bin/roach train-all --out models --seed 0
 
 # The closed-loop suite against its oracles, then the prediction tables: docs/results.md
-# (about 1.5 hours on 2 cores: 16 oracles about 25 min, the suite about 4 to 7 min per
-# controller at 5 seeds, so about 50 min for five controllers at 10, prediction tables 5 min).
+# (83 min on 2 cores, measured 2026-12-02: 15 oracles 20 min, the suite with five
+# controllers and the oracles at 10 seeds 62 min, the prediction tables the rest).
 SUITE_MODELS := --model models/grbal.onnx:grbal --model models/mb.onnx \
 	--model models/mb.onnx:dyn-eval:0.05 --model models/grbal.onnx:none \
 	--model models/grbal.onnx:dyn-eval:0.05
