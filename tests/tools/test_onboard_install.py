@@ -9,7 +9,7 @@ import subprocess
 import sys
 
 import pytest
-from cli_helpers import ENV, REPO, fake_robot
+from cli_helpers import ENV, REPO, SHIPPED_GRBAL, fake_robot
 
 ONBOARD_ONLY = [sys.executable, str(REPO / "tests" / "tools" / "onboard_only.py")]
 
@@ -41,14 +41,15 @@ def test_commands_of_other_extras_are_one_line(args: tuple[str, ...], extra: str
     assert f"needs the '{extra}' extra" in lines[0] and f"pip install -e '.[{extra}]'" in lines[0]
 
 
-def test_run_works_on_the_robot_install(random_model_file, tmp_path) -> None:
-    """`roach run` with the UDP pose, on the onboard packages only, drives the fake."""
+def test_run_works_on_the_robot_install(tmp_path) -> None:
+    """`roach run` with the UDP pose, on the onboard packages only, drives the fake with
+    the shipped model and its default adaptation, and nothing goes wrong."""
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     with fake_robot("--clock", "lockstep", "--pose-out", f"udp:127.0.0.1:{port}") as (_s, pty):
         res = _robot_roach(
-            "run", "--port", pty, "--model", str(random_model_file), "--steps", "10",
+            "run", "--port", pty, "--model", str(SHIPPED_GRBAL), "--steps", "10",
             "--lockstep", "--pose", f"udp:127.0.0.1:{port}", "--log", str(tmp_path / "r.mcap"),
             "--quiet",
         )  # fmt: skip
