@@ -38,7 +38,6 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -54,15 +53,8 @@ KEYS = (
 )  # fmt: skip
 
 
-def _times_ms(fn: Callable[[], object], repeats: int, warmup: int = 3) -> np.ndarray:
-    for _ in range(warmup):
-        fn()
-    out = np.empty(repeats)
-    for i in range(repeats):
-        t0 = time.perf_counter_ns()
-        fn()
-        out[i] = (time.perf_counter_ns() - t0) * 1e-6
-    return out
+WARMUP = 3
+"""Untimed calls before each timed reference (compilation, thread pools, first touch)."""
 
 
 def _load_avg() -> list[float]:
@@ -100,6 +92,7 @@ def _setup(config: str) -> tuple[Any, Any, int]:
 def measure(config: str, threads: int, steps: int, ref_repeats: int) -> dict[str, Any]:
     """Every figure of one configuration at one thread count (call in a fresh process)."""
     from onboard.adaptation import Adapter
+    from onboard.bench.step_times import times_ms
     from onboard.blas import set_blas_threads
     from onboard.planner import make_planner
     from onboard.rollout import Rollout
@@ -136,7 +129,7 @@ def measure(config: str, threads: int, steps: int, ref_repeats: int) -> dict[str
     cand = rng.uniform(2.0, 9.0, (n, h, 2)).astype(np.float32)
     cand[:, 0] = in_flight
     forward_only = rollout.bind(adapter.params, state, lambda ps: ps[:, -1, 0])
-    t_forward = _times_ms(lambda: forward_only(cand), ref_repeats)
+    t_forward = times_ms(lambda: forward_only(cand), ref_repeats, WARMUP)
 
     # sgemm on the planner's shapes, back to back, and on a large square product
     widths = [24, *dims[1:-1], 24]
@@ -150,19 +143,20 @@ def measure(config: str, threads: int, steps: int, ref_repeats: int) -> dict[str
             np.matmul(x, w, out=o)
             x = o
 
-    t_mm = _times_ms(shapes, max(ref_repeats, 50))
+    t_mm = times_ms(shapes, max(ref_repeats, 50), WARMUP)
     mm_flop = 2.0 * n * sum(a * b for a, b in itertools.pairwise(widths))
     sq = rng.standard_normal((2048, 2048)).astype(np.float32)
     sq_out = np.empty_like(sq)
-    t_sq = _times_ms(lambda: np.matmul(sq, sq, out=sq_out), 10, warmup=1)
+    t_sq = times_ms(lambda: np.matmul(sq, sq, out=sq_out), 10)
     matmul_gflops = mm_flop / (np.median(t_mm) * 1e-3) / 1e9
 
     adapt_flop, plan_flop = plain_flop(dims, n, h, m)
     gflop = (adapt_flop + plan_flop) / 1e9
     args = (model, states, actions, state, n, h, 2.0, 9.0, task.cost)
-    t_torch = _times_ms(bench_reference.torch_step(*args, threads), ref_repeats)
-    t_numpy = _times_ms(bench_reference.numpy_step(*args), ref_repeats)
-    t_ort = _times_ms(bench_reference.onnxruntime_plan(model, state, n, h, threads), ref_repeats)
+    t_torch = times_ms(bench_reference.torch_step(*args, threads), ref_repeats, WARMUP)
+    t_numpy = times_ms(bench_reference.numpy_step(*args), ref_repeats, WARMUP)
+    ort_plan = bench_reference.onnxruntime_plan(model, state, n, h, threads)
+    t_ort = times_ms(ort_plan, ref_repeats, WARMUP)
     step_p50 = float(np.median(t_step))
     out = {
         "gflop_per_step": gflop,

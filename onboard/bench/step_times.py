@@ -102,10 +102,11 @@ def random_model(hidden: tuple[int, ...], seed: int = 0) -> LoadedModel:
     return model_from_arrays(weights, biases, norm, M=16, inner_lr=1e-3)
 
 
-def times_ms(fn: Callable[[], object], repeats: int) -> np.ndarray:
-    """Wall times [repeats] in ms of ``fn()``, after one untimed warm-up call
+def times_ms(fn: Callable[[], object], repeats: int, warmup: int = 1) -> np.ndarray:
+    """Wall times [repeats] in ms of ``fn()``, after ``warmup`` untimed calls
     (compilation, first touch of buffers)."""
-    fn()
+    for _ in range(warmup):
+        fn()
     out = np.empty(repeats)
     for i in range(repeats):
         t0 = time.perf_counter_ns()
