@@ -61,32 +61,39 @@ def _load_avg() -> list[float]:
     return [round(x, 2) for x in os.getloadavg()]
 
 
-def plain_flop(dims: list[int], n: int, horizon: int, m: int) -> tuple[float, float]:
+def plain_flop(
+    dims: list[int], n: int, horizon: int, m: int, kept: bool = False
+) -> tuple[float, float]:
     """FLOP of the plain algorithm: (adaptation step, planning step).
 
     Adaptation on M rows: forward, backward (weight gradients of every layer, input
-    gradients of every layer but the first) and the guard's forward after the step.
-    Planning: N x H forward passes on 24-number model inputs.
+    gradients of every layer but the first) and the guard's forward after the step; with
+    the steps ``kept`` (mode dyn-eval) the guard also scores the meta-learned weights, one
+    more forward. Planning: N x H forward passes on 24-number model inputs.
     """
     macs = sum(a * b for a, b in itertools.pairwise(dims))
-    adapt = 2.0 * m * (4 * macs - dims[0] * dims[1])
+    adapt = 2.0 * m * ((5 if kept else 4) * macs - dims[0] * dims[1])
     plan = 2.0 * n * horizon * macs
     return adapt, plan
 
 
-def _setup(config: str) -> tuple[Any, Any, int]:
-    """(model, planner config, M) of a configuration name."""
+def _setup(config: str) -> tuple[Any, Any, int, str, float | None]:
+    """(model, planner config, M, adaptation mode, step or None) of a configuration name:
+    ``paper`` is the published robot's (GrBAL's per-tick reset), ``default`` what
+    configs/default.toml ships."""
     from onboard.bench.step_times import random_model
     from onboard.config import load_config
     from onboard.model import load_model
     from onboard.planner import PlannerConfig
 
     if config == "paper":
-        return random_model((500, 500)), PlannerConfig(n_candidates=2000, horizon=5), 23
+        paper = PlannerConfig(n_candidates=2000, horizon=5)
+        return random_model((500, 500)), paper, 23, "grbal", None
     cfg = load_config(REPO / "configs" / "default.toml")
     model = load_model(SHIPPED_MODEL)
-    m = cfg.adaptation.M if cfg.adaptation.M is not None else model.meta.M
-    return model, cfg.planner, int(m)
+    a = cfg.adaptation
+    m = a.M if a.M is not None else model.meta.M
+    return model, cfg.planner, int(m), a.mode, a.inner_lr
 
 
 def measure(config: str, threads: int, steps: int, ref_repeats: int) -> dict[str, Any]:
@@ -100,7 +107,7 @@ def measure(config: str, threads: int, steps: int, ref_repeats: int) -> dict[str
     from tools import bench_reference
 
     set_blas_threads(threads)
-    model, pcfg, m = _setup(config)
+    model, pcfg, m, mode, lr = _setup(config)
     dims = [int(d) for d in model.dims]
     n, h = pcfg.n_candidates, pcfg.horizon
     rng = np.random.default_rng(1)
@@ -111,7 +118,7 @@ def measure(config: str, threads: int, steps: int, ref_repeats: int) -> dict[str
     actions = rng.uniform(2.0, 9.0, (m, 2))
     low, high, in_flight = np.full(2, 2.0), np.full(2, 9.0), np.array([5.0, 5.0])
 
-    adapter = Adapter(model, "grbal", M=m)
+    adapter = Adapter(model, mode, M=m, inner_lr=lr)
     planner = make_planner(pcfg, fix_first_action=True)
     rollout = Rollout(model, n, h)
     task = make_task(TaskConfig(), state)
@@ -150,7 +157,7 @@ def measure(config: str, threads: int, steps: int, ref_repeats: int) -> dict[str
     t_sq = times_ms(lambda: np.matmul(sq, sq, out=sq_out), 10)
     matmul_gflops = mm_flop / (np.median(t_mm) * 1e-3) / 1e9
 
-    adapt_flop, plan_flop = plain_flop(dims, n, h, m)
+    adapt_flop, plan_flop = plain_flop(dims, n, h, m, kept=mode == "dyn-eval")
     gflop = (adapt_flop + plan_flop) / 1e9
     args = (model, states, actions, state, n, h, 2.0, 9.0, task.cost)
     t_torch = times_ms(bench_reference.torch_step(*args, threads), ref_repeats, WARMUP)
@@ -178,6 +185,7 @@ def measure(config: str, threads: int, steps: int, ref_repeats: int) -> dict[str
         "n_candidates": n,
         "horizon": h,
         "M": m,
+        "mode": mode,
         "dims": dims,
         "steps": steps,
         "load_avg": _load_avg(),
