@@ -101,8 +101,6 @@ def run(args: argparse.Namespace) -> int:
         msg = "carries no checksum (exported before checksums): integrity not verified"
         print(f"roach run: warning: {args.model} {msg}; re-export it", file=sys.stderr)
     set_blas_threads(cfg.loop.blas_threads)
-    # The log first: a path that cannot be written is a mistake to report before the robot
-    # is touched. If the robot then cannot be reached, the empty log is removed again.
     log_path = Path(args.log or time.strftime("runs/run-%Y%m%d-%H%M%S.mcap"))
     log, robot, lockstep = open_log_and_robot(log_path, cfg, args)
     ctl = build_controller(
