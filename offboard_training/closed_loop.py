@@ -114,6 +114,15 @@ class EvalCase:
     one model file per condition, share the name ``oracle``."""
     board: str = "python"
     """The fake robot's board logic: ``python`` (FakeFirmware) or ``c`` (the C firmware)."""
+    replica: int = 0
+    """Which of the controller's model files (training runs of one recipe with different
+    seeds) this episode runs; episodes of two controllers pair by (replica, seed)."""
+
+    @property
+    def unit(self) -> tuple[int, int]:
+        """(replica, seed): what pairs two controllers' episodes and what the confidence
+        intervals are over, so training and simulator seeds both count."""
+        return (self.replica, self.seed)
 
 
 @dataclass
@@ -283,7 +292,10 @@ def _scored_episode(case: EvalCase, config: Any, log_dir: str | None) -> Episode
 def _log_name(case: EvalCase) -> str:
     safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in case.condition) or "nominal"
     board = "" if case.board == "python" else f"-{case.board}"
-    return f"{Path(case.model).stem}-{case.mode}-{case.task}-{safe}-s{case.seed}{board}.mcap"
+    replica = f"-r{case.replica}" if case.replica else ""
+    return (
+        f"{Path(case.model).stem}-{case.mode}-{case.task}-{safe}-s{case.seed}{replica}{board}.mcap"
+    )
 
 
 def _score(
@@ -455,9 +467,10 @@ def run_cases(
 
 @dataclass(frozen=True)
 class Summary:
-    """Episodes of one (model, mode, task, condition) over seeds."""
+    """Episodes of one (controller, task, condition) over seeds (and training replicas)."""
 
     model: str
+    """The model file, or the controller's replica files joined by commas."""
     mode: str
     task: str
     condition: str
@@ -487,13 +500,15 @@ def ci95(values: Sequence[float]) -> float:
 
 
 def summarise(scores: Iterable[EpisodeScore]) -> list[Summary]:
-    """One summary per (model, mode, task, condition), in first-seen order."""
-    groups: dict[tuple[str, str, str, str, str], list[EpisodeScore]] = {}
+    """One summary per (controller, task, condition), in first-seen order."""
+    groups: dict[tuple[str, str, str], list[EpisodeScore]] = {}
     for s in scores:
         c = s.case
-        groups.setdefault((c.model, c.mode, _label(c), c.task, c.condition), []).append(s)
+        groups.setdefault((_label(c), c.task, c.condition), []).append(s)
     out = []
-    for (model, mode, label, task, condition), eps in groups.items():
+    for (label, task, condition), eps in groups.items():
+        model = ",".join(dict.fromkeys(e.case.model for e in eps))
+        mode = eps[0].case.mode
         rec = [e.recovery_s for e in eps if e.recovery_s is not None]
         onset = any(e.recovered is not None for e in eps)
         out.append(
@@ -524,7 +539,21 @@ def _nanmedian(values: Sequence[float]) -> float:
 
 
 Controller = tuple[str, str, float | None]
-"""(model file, adaptation mode, step or None for the file's)."""
+"""(model file, adaptation mode, step or None for the file's). Several model files joined
+by commas are one controller's training replicas (the same recipe trained with different
+seeds): every episode runs once per file, and tables and comparisons pool them."""
+
+
+def replica_files(model: str) -> list[str]:
+    """The model files of a controller's ``model`` field (one, or several comma-separated)."""
+    return [f for f in model.split(",") if f]
+
+
+def controller_label(model: str, mode: str, step: float | None) -> str:
+    """``stem:mode[:step]``; with N replica files ``stem[N]:mode[:step]``."""
+    files = replica_files(model)
+    count = f"[{len(files)}]" if len(files) > 1 else ""
+    return f"{Path(files[0]).stem}{count}:{mode}" + ("" if step is None else f":{step:g}")
 
 
 def expand_cases(
@@ -536,19 +565,24 @@ def expand_cases(
     steps: int = 110,
     board: str = "python",
 ) -> list[EvalCase]:
-    """Every (model, mode) x task x condition x seed (seeds ``seed .. seed + episodes - 1``),
-    each on ``board`` (``BOARDS``)."""
+    """Every (model, mode) x task x condition x seed (seeds ``seed .. seed + episodes - 1``)
+    x replica file, each on ``board`` (``BOARDS``)."""
     if episodes < 1 or episodes > 10_000:
         raise ConfigError(f"--episodes {episodes} out of range; valid: 1 to 10000")
     if board not in BOARDS:
         raise ConfigError(f"--board {board!r} unknown; valid: {', '.join(BOARDS)}")
-    return [
-        EvalCase(model, mode, task, condition, seed + i, steps, step, board=board)
-        for model, mode, step in models
-        for task in tasks
-        for condition in conditions
-        for i in range(episodes)
-    ]
+    out = []
+    for model, mode, step in models:
+        files = replica_files(model)
+        name = controller_label(model, mode, step) if len(files) > 1 else ""
+        out += [
+            EvalCase(file, mode, task, condition, seed + i, steps, step, name, board, replica)
+            for task in tasks
+            for condition in conditions
+            for i in range(episodes)
+            for replica, file in enumerate(files)
+        ]
+    return out
 
 
 ORACLE = "oracle"
@@ -597,7 +631,8 @@ def check_inputs(
             raise ConfigError(f"--model {model}: step {step!r} out of range; valid: 0 to 100")
         if mode not in MODES:
             raise ConfigError(f"--mode {mode!r} unknown; valid: {', '.join(MODES)}")
-        load_model(model)
+        for file in replica_files(model):
+            load_model(file)
 
 
 def progress_printer(stream: Any = None) -> Callable[[int, int, EpisodeScore], None]:
@@ -640,13 +675,14 @@ def iter_table(summaries: Sequence[Summary]) -> Iterator[str]:
 
 @dataclass(frozen=True)
 class Comparison:
-    """Controller A against B on one (task, condition), paired by seed."""
+    """Controller A against B on one (task, condition), paired by (replica, seed)."""
 
     task: str
     condition: str
     a: str
     b: str
     seeds: int
+    """Paired episodes: shared (replica, seed) units."""
     diff_mean: float
     """Mean of cost(A) - cost(B) over the shared seeds (negative: A better)."""
     diff_ci95: float
@@ -662,11 +698,12 @@ def _label(case: EvalCase) -> str:
 
 
 def compare(scores: Iterable[EpisodeScore], a: str, b: str) -> list[Comparison]:
-    """A (``stem:mode``) against B per (task, condition), over the seeds both ran."""
-    by: dict[tuple[str, str, str], dict[int, float]] = {}
+    """A (``stem:mode``) against B per (task, condition), over the (replica, seed) units
+    both ran."""
+    by: dict[tuple[str, str, str], dict[tuple[int, int], float]] = {}
     for s in scores:
         c = s.case
-        by.setdefault((_label(c), c.task, c.condition), {})[c.seed] = s.cost
+        by.setdefault((_label(c), c.task, c.condition), {})[c.unit] = s.cost
     out = []
     for (label, task, condition), costs_a in by.items():
         if label != a or (b, task, condition) not in by:
@@ -696,7 +733,7 @@ def comparison_lines(comparisons: Sequence[Comparison]) -> Iterator[str]:
     if not comparisons:
         return
     a, b = comparisons[0].a, comparisons[0].b
-    yield f"{a} - {b} (cost difference, paired by seed; negative: {a} better)"
+    yield f"{a} - {b} (cost difference, paired by seed and replica; negative: {a} better)"
     for c in comparisons:
         yield (
             f"  {c.task:<8} {c.condition or 'nominal':<40} {c.diff_mean:>+8.2f} "

@@ -38,6 +38,12 @@ class TrainConfig:
     """Future window: transitions the adapted model is scored on (GrBAL meta-loss)."""
     inner_lr: float = 0.3
     """Fixed SGD step size of the adaptation step during meta-training."""
+    inner_steps: int = 1
+    """GrBAL: adaptation steps unrolled per meta-training example. 1 is the published
+    GrBAL (reset, one step, score the next K). S > 1 trains for steps that are kept from
+    tick to tick, as ``roach run``'s default mode keeps them: step s starts from step
+    s - 1's weights, on the window one transition later, and the meta-loss is the mean
+    of the K-step errors after each of the S steps."""
     robot_inner_lr: float = 0.0
     """The step the robot takes, written to the model file as ``roach.inner_lr``; 0 = the
     meta-training step. Closed loop measures it separately: the step that predicts the
@@ -96,10 +102,21 @@ class TrainConfig:
             raise bad("algo", " or ".join(ALGOS))
         if not self.hidden or any(int(h) < 1 for h in self.hidden):
             raise bad("hidden", "one or more positive widths, e.g. 256,256")
-        for name in ("M", "K", "meta_batch", "batch_size", "epochs", "steps_per_epoch", "threads"):
+        for name in (
+            "M",
+            "K",
+            "inner_steps",
+            "meta_batch",
+            "batch_size",
+            "epochs",
+            "steps_per_epoch",
+            "threads",
+        ):
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or value < 1:
                 raise bad(name, "an integer >= 1")
+        if self.inner_steps > 64:
+            raise bad("inner_steps", "an integer from 1 to 64")
         if not isinstance(self.patience, int) or self.patience < 1:
             raise bad("patience", "an integer >= 1")
         if not isinstance(self.lr_decay_patience, int) or self.lr_decay_patience < 1:

@@ -144,6 +144,21 @@ def adapted_future_loss(
     return mse(adapt(params, xn_past, yn_past, inner_lr), xn_future, yn_future)
 
 
+def kept_steps_future_loss(
+    params: Params, xn: torch.Tensor, yn: torch.Tensor, M: int, K: int, inner_lr: float
+) -> torch.Tensor:
+    """The meta-loss of steps kept from tick to tick: ``xn``/``yn`` [S - 1 + M + K, 24]
+    hold S ticks' windows. Step s (0-based) adapts step s - 1's weights on transitions
+    s .. s + M - 1 and is scored on the K after them; the loss is the mean over the S
+    scores. S = 1 is ``adapted_future_loss``."""
+    steps = xn.shape[0] - M - K + 1
+    total = xn.new_zeros(())
+    for s in range(steps):
+        params = adapt(params, xn[s : s + M], yn[s : s + M], inner_lr)
+        total = total + mse(params, xn[s + M : s + M + K], yn[s + M : s + M + K])
+    return total / steps
+
+
 def module_forward(model: DynamicsNet, x: torch.Tensor) -> torch.Tensor:
     """``delta_norm`` of ``model`` through ``functional_call`` (used for cross-checks)."""
     out = functional_call(model, dict(model.named_parameters()), (x,))

@@ -81,10 +81,13 @@ class ConditionRow:
 
 
 def condition_rows(scores: Iterable[EpisodeScore]) -> dict[tuple[str, str], ConditionRow]:
-    """(label, condition) -> the cost averaged over tasks per seed, then over seeds."""
-    by: dict[tuple[str, str], dict[int, list[float]]] = defaultdict(lambda: defaultdict(list))
+    """(label, condition) -> the cost averaged over tasks per (replica, seed), then over
+    those."""
+    by: dict[tuple[str, str], dict[tuple[int, int], list[float]]] = defaultdict(
+        lambda: defaultdict(list)
+    )
     for s in scores:
-        by[(_label(s.case), s.case.condition)][s.case.seed].append(s.cost)
+        by[(_label(s.case), s.case.condition)][s.case.unit].append(s.cost)
     out = {}
     for (label, condition), per_seed in by.items():
         values = [float(np.mean(v)) for v in per_seed.values()]
@@ -135,14 +138,17 @@ def suite_markdown(
     rows = condition_rows(scores)
     has_oracle = any(_label(s.case) == ORACLE for s in scores)
     seeds = sorted({s.case.seed for s in scores})
+    replicas = 1 + max(s.case.replica for s in scores)
+    trained = f" x {replicas} training seeds (one model file each)" if replicas > 1 else ""
+    over = "seeds and training seeds" if replicas > 1 else "seeds"
     tasks = list(dict.fromkeys(s.case.task for s in scores))
     lines = list(header)
     lines += [
         "",
         f"{len(scores)} episodes: {len(tasks)} tasks ({', '.join(tasks)}) x {len(pairs)} "
-        f"conditions x {len(seeds)} seeds ({seeds[0]}..{seeds[-1]}) per controller. Cost = "
-        "mean per-tick trajectory-following cost on the true pose (docs/evaluation.md), lower "
-        "is better; ± = 95 % interval over seeds of the cost averaged over the tasks.",
+        f"conditions x {len(seeds)} seeds ({seeds[0]}..{seeds[-1]}){trained} per controller. "
+        "Cost = mean per-tick trajectory-following cost on the true pose (docs/evaluation.md), "
+        f"lower is better; ± = 95 % interval over {over} of the cost averaged over the tasks.",
         "",
     ]
     columns = names + ([ORACLE] if has_oracle else [])
@@ -170,8 +176,9 @@ def suite_markdown(
                 cells.append("-" if not math.isfinite(g) else f"{100 * g:.0f} %")
         lines.append(f"| {name} (`{condition or 'nominal'}`) | " + " | ".join(cells) + " |")
     lines.append("")
+    pair = "seed and training seed" if replicas > 1 else "seed"
     lines.append(
-        f"Per (condition, task) case, `{main}` against each other controller, paired by seed "
+        f"Per (condition, task) case, `{main}` against each other controller, paired by {pair} "
         "(significant = the 95 % interval of the paired difference excludes 0):"
     )
     lines.append("")

@@ -23,9 +23,16 @@ from offboard_training.config import TrainConfig
 from offboard_training.dataset import Episode, one_line, split_by_episode
 from offboard_training.errors import DatasetError
 from offboard_training.evaluate import errors_at, transition_mse
-from offboard_training.model import DynamicsNet, Normalizer, adapted_future_loss, mse
+from offboard_training.model import (
+    DynamicsNet,
+    Normalizer,
+    Params,
+    adapted_future_loss,
+    kept_steps_future_loss,
+    mse,
+)
 from offboard_training.version import code_version
-from offboard_training.windows import raw_arrays, to_transitions
+from offboard_training.windows import Transitions, raw_arrays, to_transitions
 from robot_contract.errors import ConfigError, ModelFileError
 from robot_contract.state import MODEL_INPUT_STATE_SLICE, STATE_NAMES
 
@@ -67,6 +74,8 @@ def train(
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     M, K = config.M, config.K
+    span = M + K + config.inner_steps - 1
+    """Transitions one meta-training example covers."""
 
     # ---- split by episode, normalise once over the training split
     train_idx, val_idx = split_by_episode(len(episodes), config.val_fraction, config.seed)
@@ -78,13 +87,16 @@ def train(
     norm = Normalizer.fit(x_raw, d_raw, input_floor, config.delta_std_floor)
     tr = to_transitions(train_eps, norm)
     va = to_transitions(val_eps, norm)
-    train_windows = tr.window_starts(M + K)
+    train_windows = tr.window_starts(span)
     val_windows = va.window_starts(M + K, stride=K)
-    if len(val_windows) == 0 or (config.algo == "grbal" and len(train_windows) == 0):
+    kept_val_windows = va.window_starts(span, stride=K)
+    if len(val_windows) == 0 or (
+        config.algo == "grbal" and (len(train_windows) == 0 or len(kept_val_windows) == 0)
+    ):
         longest = max(ep.steps for ep in episodes)
         raise DatasetError(
-            f"no window of M+K={M + K} transitions fits the episodes (longest has {longest}); "
-            "use smaller M/K or longer episodes"
+            f"no window of M+K+inner_steps-1={span} transitions fits the episodes "
+            f"(longest has {longest}); use smaller M/K/inner_steps or longer episodes"
         )
 
     # ---- model, optimiser, the loss of one outer step
@@ -95,12 +107,16 @@ def train(
     opt = torch.optim.Adam(model.parameters(), lr=config.outer_lr, weight_decay=config.weight_decay)
     rng = np.random.default_rng(config.seed)
     meta_loss = vmap(adapted_future_loss, in_dims=(None, 0, 0, 0, 0, None))
+    kept_loss = vmap(kept_steps_future_loss, in_dims=(None, 0, 0, None, None, None))
 
     def step_loss() -> torch.Tensor:
         if config.algo == "mb":
             idx = torch.as_tensor(rng.integers(0, tr.n, config.batch_size))
             return mse(params, tr.xn[idx], tr.yn[idx])
         starts = train_windows[rng.integers(0, len(train_windows), config.meta_batch)]
+        if config.inner_steps > 1:
+            xn, yn = tr.gather_span(starts, span)
+            return kept_loss(params, xn, yn, M, K, config.inner_lr).mean()
         xp, yp, xf, yf = tr.gather(starts, M, K)
         return meta_loss(params, xp, yp, xf, yf, config.inner_lr).mean()
 
@@ -125,6 +141,8 @@ def train(
         val = errors_at(params, va, val_windows, M, K, config.inner_lr)
         val_mse = transition_mse(params, va)
         score = val.after if config.algo == "grbal" else val_mse
+        if config.algo == "grbal" and config.inner_steps > 1:
+            score = _kept_steps_error(params, va, kept_val_windows, config)
         row = {
             "epoch": epoch,
             "lr": opt.param_groups[0]["lr"],
@@ -132,6 +150,7 @@ def train(
             "val_mse": val_mse,
             "val_before_step": val.before,
             "val_after_step": val.after,
+            "val_score": score,
             "wall_s": round(time.monotonic() - t0, 2),
         }
         history.append(row)
@@ -182,6 +201,21 @@ def train(
     save_run(run_dir, model, norm, config, data_summary, summary)
     plot_losses(history, run_dir / "loss.png", config.algo)
     return TrainResult(run_dir, best_epoch, best_val, len(history), wall, stopped_by)
+
+
+def _kept_steps_error(
+    params: Params, data: Transitions, starts: np.ndarray, config: TrainConfig, chunk: int = 256
+) -> float:
+    """Mean ``kept_steps_future_loss`` over the validation windows at ``starts``."""
+    detached = {k: v.detach() for k, v in params.items()}
+    fn = vmap(kept_steps_future_loss, in_dims=(None, 0, 0, None, None, None))
+    span = config.M + config.K + config.inner_steps - 1
+    total = 0.0
+    with torch.no_grad():
+        for i in range(0, len(starts), chunk):
+            xn, yn = data.gather_span(starts[i : i + chunk], span)
+            total += float(fn(detached, xn, yn, config.M, config.K, config.inner_lr).sum())
+    return total / len(starts)
 
 
 def _init_from(model: DynamicsNet, norm: Normalizer, config: TrainConfig, run_dir: Path) -> None:

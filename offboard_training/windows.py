@@ -43,6 +43,11 @@ class Transitions:
         x, y = self.xn[idx], self.yn[idx]
         return x[:, :M], y[:, :M], x[:, M:], y[:, M:]
 
+    def gather_span(self, starts: np.ndarray, length: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """(xn [W, length, 24], yn [W, length, 24]) of the windows at ``starts``."""
+        idx = torch.as_tensor(starts[:, None] + np.arange(length)[None, :], dtype=torch.long)
+        return self.xn[idx], self.yn[idx]
+
 
 def raw_arrays(episodes: Sequence[Episode]) -> tuple[np.ndarray, np.ndarray]:
     """Stacked raw inputs [N, 24] and deltas [N, 24] of ``episodes``."""

@@ -25,11 +25,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--model",
         action="append",
         required=True,
-        metavar="FILE[:MODE[:STEP]]",
+        metavar="FILE[,FILE...][:MODE[:STEP]]",
         help="model file, optionally with its adaptation mode (grbal, dyn-eval, none) and "
-        "step (e.g. models/mb.onnx:dyn-eval:0.05); repeat to compare. Without a mode: "
-        "--mode, else dyn-eval (as roach run) for a GrBAL model and none for an MB model; "
-        "without a step: 0.05 in dyn-eval, the file's in grbal",
+        "step (e.g. models/mb.onnx:dyn-eval:0.05); repeat to compare. Several files joined "
+        "by commas are one controller trained with different seeds: each episode runs with "
+        "each file, paired by (file, seed). Without a mode: --mode, else dyn-eval (as roach "
+        "run) for a GrBAL model and none for an MB model; without a step: 0.05 in dyn-eval, "
+        "the file's in grbal",
     )
     parser.add_argument("--mode", help="adaptation mode for models given without one")
     parser.add_argument(
@@ -94,11 +96,17 @@ def parse_models(specs: list[str], mode: str | None) -> list[tuple[str, str, flo
                 except ValueError:
                     raise ConfigError(f"--model {spec!r}: step {last!r} is not a number") from None
                 path, suffix = head2, middle
-        if not Path(path).is_file():
-            raise ConfigError(f"--model {path!r}: no such model file")
+        files = path.split(",")
+        for file in files:
+            if not file:
+                raise ConfigError(f"--model {spec!r}: empty file name in the comma-separated list")
+            if not Path(file).is_file():
+                raise ConfigError(f"--model {file!r}: no such model file")
+        if len(set(files)) != len(files):
+            raise ConfigError(f"--model {spec!r}: a file is listed twice")
         chosen = suffix or mode
         if chosen is None:
-            chosen = "dyn-eval" if load_model(path).meta.algorithm == "grbal" else "none"
+            chosen = "dyn-eval" if load_model(files[0]).meta.algorithm == "grbal" else "none"
         out.append((path, chosen, step))
     return out
 

@@ -34,6 +34,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--M", type=int, default=d.M, help="past window (adaptation)")
     parser.add_argument("--K", type=int, default=d.K, help="future window (meta-loss)")
     parser.add_argument("--inner-lr", type=float, default=d.inner_lr, help="adaptation step")
+    parser.add_argument(
+        "--inner-steps",
+        type=int,
+        default=d.inner_steps,
+        help="GrBAL: adaptation steps kept from tick to tick per meta-example (1 = published)",
+    )
     parser.add_argument("--lr", type=float, default=d.outer_lr, help="Adam learning rate")
     parser.add_argument("--meta-batch", type=int, default=d.meta_batch, help="windows per step")
     parser.add_argument("--batch-size", type=int, default=d.batch_size, help="MB batch")
@@ -79,6 +85,7 @@ def config_from_args(args: argparse.Namespace):
         M=args.M,
         K=args.K,
         inner_lr=args.inner_lr,
+        inner_steps=args.inner_steps,
         outer_lr=args.lr,
         meta_batch=args.meta_batch,
         batch_size=args.batch_size,

@@ -113,6 +113,9 @@ def test_roach_eval_end_to_end_with_json(tmp_path: Path) -> None:
         (["--mode", "maml"], "--mode 'maml' unknown"),
         (["--episodes", "0"], "--episodes 0 out of range"),
         (["--jobs", "0"], "--jobs 0 out of range"),
+        (["--model", f"{MB},/no/such.onnx"], "'/no/such.onnx': no such model file"),
+        (["--model", f"{MB},{MB}:none"], "a file is listed twice"),
+        (["--model", f"{MB},,{GRBAL}"], "empty file name"),
     ],
 )
 def test_bad_inputs_are_one_line_exit_2(args: list[str], must_contain: str) -> None:
@@ -169,6 +172,32 @@ def test_compare_pairs_by_seed_and_counts_significant_wins() -> None:
     assert comps["c2"].verdict in ("better", "worse")
     lines = list(cl.comparison_lines(list(comps.values())))
     assert "better in" in lines[-1] and "1 significant" in lines[-1]
+
+
+def test_replicas_run_every_file_and_pair_by_file_and_seed() -> None:
+    """A controller given as several model files (training seeds) runs each episode once
+    per file under one label, and compares with another controller file by file, seed by
+    seed: the units are (replica, seed)."""
+    cases = cl.expand_cases(
+        [("a.onnx,b.onnx,c.onnx", "dyn-eval", 0.05), ("m.onnx,n.onnx", "none", None)],
+        ["straight"], ["x"], 2, 10,
+    )  # fmt: skip
+    mine = [c for c in cases if c.mode == "dyn-eval"]
+    assert [(c.model, c.replica, c.seed) for c in mine] == [
+        ("a.onnx", 0, 10), ("b.onnx", 1, 10), ("c.onnx", 2, 10),
+        ("a.onnx", 0, 11), ("b.onnx", 1, 11), ("c.onnx", 2, 11),
+    ]  # fmt: skip
+    assert {cl._label(c) for c in mine} == {"a[3]:dyn-eval:0.05"}
+    assert {cl._label(c) for c in cases if c.mode == "none"} == {"m[2]:none"}
+    cost = {"a.onnx": 1.0, "b.onnx": 2.0, "c.onnx": 3.0, "m.onnx": 1.5, "n.onnx": 1.5}
+    scores = [cl.EpisodeScore(c, cost[c.model] + 0.01 * c.seed, 0, 0, 0, 0, 0, 1) for c in cases]
+    (summary_a, summary_m) = cl.summarise(scores)
+    assert summary_a.episodes == 6 and summary_a.model == "a.onnx,b.onnx,c.onnx"
+    assert summary_m.episodes == 4 and summary_m.label == "m[2]:none"
+    assert summary_a.cost_mean == pytest.approx(2.105)
+    (comp,) = cl.compare(scores, "a[3]:dyn-eval:0.05", "m[2]:none")
+    assert comp.seeds == 4  # replicas 0 and 1 at seeds 10 and 11; c.onnx has no partner
+    assert comp.diff_mean == pytest.approx(0.0)
 
 
 def test_smoke_suite_runs() -> None:

@@ -11,6 +11,7 @@ from offboard_training.model import (
     Normalizer,
     adapt,
     adapted_future_loss,
+    kept_steps_future_loss,
     mse,
     parameter_count,
     planning_flops,
@@ -89,6 +90,31 @@ def test_vmapped_meta_loss_equals_loop_and_is_differentiable() -> None:
     assert torch.allclose(batched, looped, atol=1e-12)
     batched.backward()
     assert all(torch.isfinite(p.grad).all() for p in model.parameters())
+
+
+def test_kept_steps_loss_chains_the_steps_one_transition_apart() -> None:
+    """S kept steps: step s starts from step s-1's weights, adapts on transitions s..s+M-1
+    and is scored on the K after them; S = 1 is the published one-step loss."""
+    model = _model((8,))
+    rng = np.random.default_rng(5)
+    M, K, S, lr = 4, 3, 3, 0.2
+    x, y = (torch.as_tensor(rng.standard_normal((S - 1 + M + K, 24))) for _ in range(2))
+    params = model.layer_params()
+    one = kept_steps_future_loss(params, x[: M + K], y[: M + K], M, K, lr)
+    published = adapted_future_loss(params, x[:M], y[:M], x[M : M + K], y[M : M + K], lr)
+    assert torch.allclose(one, published, atol=1e-12)
+    expected, p = 0.0, params
+    for s in range(S):
+        p = adapt(p, x[s : s + M], y[s : s + M], lr)
+        expected = expected + mse(p, x[s + M : s + M + K], y[s + M : s + M + K])
+    got = kept_steps_future_loss(params, x, y, M, K, lr)
+    assert torch.allclose(got, expected / S, atol=1e-12)
+    batched = vmap(kept_steps_future_loss, in_dims=(None, 0, 0, None, None, None))(
+        params, torch.stack([x, x]), torch.stack([y, y]), M, K, lr
+    )
+    assert torch.allclose(batched, got.expand(2), atol=1e-12)
+    got.backward()
+    assert all(torch.isfinite(q.grad).all() for q in model.parameters())
 
 
 def test_size_accounting() -> None:

@@ -32,6 +32,8 @@ from tools.cli import main
         {"lr_decay": 0.0},
         {"lr_decay": 1.5},
         {"z_input_std_floor": 0.0},
+        {"inner_steps": 0},
+        {"inner_steps": 65},
     ],
 )
 def test_bad_hyperparameters_raise_config_error(kwargs: dict) -> None:
