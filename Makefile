@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 PIP := $(PY) -m pip
 
-.PHONY: demo test lint unit test-slow test-hardware bench models results eval soak clean firmware fuzz-firmware
+.PHONY: demo test lint unit test-slow test-hardware bench models models-check seed-models results eval soak clean firmware fuzz-firmware
 
 $(VENV)/.stamp-demo: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -53,26 +53,38 @@ test-hardware: $(ROBOT_VENV)/.stamp
 bench: $(VENV)/.stamp-dev
 	$(VENV)/bin/roach bench all
 
-# Retrains the shipped models (about an hour on 2 cores).
+# Retrains the shipped models (5 min on 2 cores); at the commit that ships them the files
+# come out bit for bit the same. models-check retrains into runs/ and compares.
 models: $(VENV)/.stamp-dev
 	$(VENV)/bin/roach train-all --out models --seed 0
 
-# The closed-loop suite against its oracles, then the prediction tables: docs/results.md
-# (83 min on 2 cores, measured 2026-12-02: 15 oracles 20 min, the suite with five
-# controllers and the oracles at 10 seeds 62 min, the prediction tables the rest).
-SUITE_MODELS := --model models/grbal.onnx:grbal --model models/mb.onnx \
-	--model models/mb.onnx:dyn-eval:0.05 --model models/grbal.onnx:none \
-	--model models/grbal.onnx:dyn-eval:0.05
-results: $(VENV)/.stamp-dev
+models-check: $(VENV)/.stamp-dev
+	$(VENV)/bin/roach train-all --out runs/models-check --seed 0 --work runs/models-check-work
+	cmp models/mb.onnx runs/models-check/mb.onnx && cmp models/grbal.onnx runs/models-check/grbal.onnx
+	@echo "models/ reproduced bit for bit"
+
+# The shipped recipe at training seeds 1 and 2 (seed 0 is models/): the suite compares
+# every controller over the three.
+seed-models: $(VENV)/.stamp-dev
+	for s in 1 2; do $(VENV)/bin/roach train-all --out runs/models-seed$$s --seed $$s \
+		--no-progress || exit 1; done
+
+# The closed-loop suite: four controllers, each over three training seeds (models/ and
+# seed-models) x 4 simulator seeds, against the oracles; then the prediction tables:
+# docs/results.md (docs/evaluation.md gives the time it took).
+SEEDS3 = models/$(1).onnx,runs/models-seed1/$(1).onnx,runs/models-seed2/$(1).onnx
+SUITE_MODELS := --model $(call SEEDS3,grbal) --model $(call SEEDS3,mb) \
+	--model $(call SEEDS3,mb):dyn-eval:0.05 --model $(call SEEDS3,grbal):grbal
+results: seed-models
 	$(VENV)/bin/roach train-oracles --suite paper --out runs/oracles
 	$(VENV)/bin/roach eval --suite paper $(SUITE_MODELS) --oracle runs/oracles \
-		--episodes 10 --jobs 2 --json runs/eval-paper.json
+		--episodes 4 --jobs 2 --json runs/eval-paper.json
 	$(VENV)/bin/roach results --out docs/results.md --closed-loop runs/eval-paper.json \
 		--sweep-minutes 0
 
-# The closed-loop suite alone (docs/evaluation.md): the shipped models, 10 seeds.
-eval: $(VENV)/.stamp-dev
-	$(VENV)/bin/roach eval --suite paper $(SUITE_MODELS) --episodes 10 --jobs 2 \
+# The closed-loop suite alone, without the oracles.
+eval: seed-models
+	$(VENV)/bin/roach eval --suite paper $(SUITE_MODELS) --episodes 4 --jobs 2 \
 		--json runs/eval-paper.json
 
 # The motor board's C firmware for the host, Cortex-M0+ (RP2040) and Cortex-M4, with flash
