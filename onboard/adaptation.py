@@ -15,10 +15,9 @@ worse than the meta-learned ones, this step uses the meta-learned parameters and
 fallback is counted. In ``dyn-eval`` a fallback also restarts the running parameters
 from the meta-learned ones (the running set has drifted somewhere worse than the start).
 
-The step's products run through numpy's BLAS (onboard/sgd_blas.py; measured faster
-than the Numba loops of onboard/kernels.py at every model size ``roach bench`` covers,
-docs/performance.md). All buffers are allocated once in ``__init__``; ``adapt``
-allocates no arrays, only a few scalars and the views of its input window.
+The step's products run through numpy's BLAS (onboard/sgd_blas.py). All buffers are
+allocated once in ``__init__``; ``adapt`` allocates no arrays, only a few scalars and
+the views of its input window.
 """
 
 from __future__ import annotations

@@ -1,28 +1,27 @@
-"""Numeric kernels of the dynamics MLP: forward, loss, gradient and one SGD step.
+"""Numeric kernels of the dynamics MLP: parameter packing and the forward passes.
 
-Pure functions: arrays and scalars in, results written into caller-owned buffers; no
-I/O, no globals, no allocation inside the Numba kernels.
+Pure functions: arrays and scalars in, results written into caller-owned buffers where
+the caller gives them; no I/O, no globals.
 
 Parameter layout. All weights and biases of one parameter set live in one flat float32
 vector ``theta`` [P], layer by layer: ``layers.i.weight`` ([out, in], row-major, the
 PyTorch/ONNX layout) followed by ``layers.i.bias`` ([out]). ``dims`` (int64 [L+1]) gives
 the widths ``[in, hidden..., out]``. A flat vector makes "reset to the meta-learned
 parameters" one copy and the SGD step one vector update, and ``param_views`` turns it
-back into per-layer matrices without copying (for the BLAS planning forward).
+back into per-layer matrices without copying.
 
 The network (docs/model-format.md): ``h = xn``; per layer ``h = h @ W.T + b``, ReLU
 between layers, none after the last; the output is the normalised delta.
 
-Why two forwards. Numba's ``np.dot`` calls BLAS only when scipy is installed, which the
-onboard extra does not pull in. The vectorised loop kernels below reach about 30 GFLOP/s
-on one x86 core (AVX2), numpy's matmul (OpenBLAS sgemm) about 100 on the same core, and
-the gap is wider on small ARM cores, where OpenBLAS has hand-written kernels. Planning
-(N x H x network, GFLOPs per tick) therefore uses ``forward_blas`` from Python (see
-onboard/rollout.py): 3 library calls per step cost microseconds of Python. The
-adaptation step (M <= 32 rows, tens of MFLOPs) runs through BLAS too
-(onboard/sgd_blas.py), measured faster than these loops at 2x128 and 2x500
-(docs/performance.md); the loop kernels stay as its reference in the tests and as the
-model loader's forward. ``roach bench onboard`` measures both forwards.
+Two forwards, both numpy (OpenBLAS sgemm for the products):
+- ``forward``: the plain one, for a few rows (the model loader's checks, the prediction
+  guard's one row per tick, the live view);
+- ``forward_blas``: planning's (N x H network evaluations per tick, onboard/rollout.py)
+  into preallocated buffers, with each bias folded into its product: every input carries
+  a constant 1 as its last column and every weight matrix the bias as its last row, so a
+  layer is one sgemm and one ReLU pass (numpy's separate bias pass would cost about
+  twice the ReLU's; docs/performance.md).
+The adaptation step's products are in onboard/sgd_blas.py.
 """
 
 from __future__ import annotations
@@ -30,12 +29,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import numpy as np
-
-from onboard.jit import cached_njit
-
-# Reassociation lets LLVM vectorise the dot products; no "nnan"/"ninf", so a NaN in the
-# data still reaches the loss and the adaptation guard sees it.
-_FASTMATH = {"reassoc", "contract", "nsz", "arcp"}
 
 # ---------------------------------------------------------------------------------------
 # Parameter packing (Python, done at load time and never inside the tick)
@@ -78,230 +71,71 @@ def param_views(
     return tuple(ws), tuple(bs)
 
 
-def work_sizes(dims: np.ndarray, max_rows: int) -> tuple[int, int]:
-    """Flat buffer lengths (activations, one gradient buffer) for up to ``max_rows`` rows."""
-    acts = max_rows * int(np.sum(dims[1:-1]))
-    grad_rows = max_rows * int(np.max(dims))
-    return max(acts, 1), grad_rows
+def forward(theta: np.ndarray, dims: np.ndarray, xn: np.ndarray) -> np.ndarray:
+    """Normalised delta [n, out] float32 (a new array) for normalised inputs xn [n, in]."""
+    ws, bs = param_views(theta, dims)
+    h = np.asarray(xn, np.float32)
+    last = len(ws) - 1
+    with np.errstate(over="ignore", invalid="ignore"):
+        for i in range(last + 1):
+            h = np.matmul(h, ws[i].T)
+            h += bs[i]
+            if i < last:
+                np.maximum(h, 0.0, out=h)
+    return h
 
 
 # ---------------------------------------------------------------------------------------
-# BLAS forward for large batches (planning)
+# The planning forward: biases folded into the products
 # ---------------------------------------------------------------------------------------
+
+
+def augment(weights_t: Sequence[np.ndarray], biases: Sequence[np.ndarray]) -> list[np.ndarray]:
+    """Per layer ``[W.T; b]`` ([in + 1, out] float32, C-contiguous): the weights of
+    ``forward_blas``. weights_t: per layer W.T ([in, out]); biases: per layer [out]."""
+    out = []
+    for w, b in zip(weights_t, biases, strict=True):
+        a = np.empty((w.shape[0] + 1, w.shape[1]), np.float32)
+        a[:-1] = w
+        a[-1] = b
+        out.append(a)
+    return out
+
+
+def forward_buffers(dims: np.ndarray, rows: int) -> tuple[list[np.ndarray], np.ndarray]:
+    """``forward_blas``'s hidden buffers for ``rows`` rows ([rows, width + 1] float32, the
+    last column 1) and its zeros (float32, as many as the largest hidden buffer)."""
+    widths = [int(d) for d in dims[1:-1]]
+    hidden = [np.ones((rows, w + 1), np.float32) for w in widths]
+    return hidden, np.zeros(rows * (max(widths, default=0) + 1), np.float32)
 
 
 def forward_blas(
     x: np.ndarray,
-    weights_t: Sequence[np.ndarray],
-    biases: Sequence[np.ndarray],
+    weights: Sequence[np.ndarray],
     hidden_bufs: Sequence[np.ndarray],
     out: np.ndarray,
+    zeros: np.ndarray,
 ) -> np.ndarray:
-    """Batched forward with numpy matmul into preallocated buffers; returns ``out``.
+    """Batched forward with the biases folded into the products; returns ``out``.
 
-    x: [N, in] float32 C-contiguous. weights_t: per layer ``W.T`` ([in, out], any BLAS
-    layout; a transposed view of the [out, in] weight is used without copying).
-    hidden_bufs: per hidden layer [N, width] float32. out: [N, out] float32.
+    x: [N, in + 1] float32 whose last column is 1. weights: per layer [in + 1, out], the
+    weights transposed with the bias as the last row (``augment``). hidden_bufs: per
+    hidden layer [N, width + 1] float32 whose last column is 1 (the next product's bias
+    input: the product writes the other columns and the ReLU keeps a 1 at 1); row slices
+    of ``forward_buffers``' buffers serve as well. out: [N, out] float32. zeros: float32
+    zeros, at least as many as the largest hidden buffer holds (numpy's maximum against
+    an array runs several times faster than against the scalar 0).
     """
     h = x
-    n_layers = len(weights_t)
+    last = len(weights) - 1
     # Blown-up inputs overflow to inf/nan; the callers' guards (the planner's cost check,
     # the model's cross-check) handle the result, so the warnings are only noise.
     with np.errstate(over="ignore", invalid="ignore"):
-        for i in range(n_layers):
-            dst = out if i == n_layers - 1 else hidden_bufs[i]
-            np.matmul(h, weights_t[i], out=dst)
-            # One fused pass instead of numpy's two (+= then maximum): ~7x less time per
-            # [N, width] block, a few percent of the planning step at width 500.
-            bias_act_nb(dst, biases[i], i < n_layers - 1)
+        for i in range(last):
+            dst = hidden_bufs[i]
+            np.matmul(h, weights[i], out=dst[:, :-1])
+            np.maximum(dst, zeros[: dst.size].reshape(dst.shape), out=dst)
             h = dst
+        np.matmul(h, weights[last], out=out)
     return out
-
-
-@cached_njit(fastmath=_FASTMATH, nogil=True)
-def bias_act_nb(dst: np.ndarray, b: np.ndarray, relu: bool) -> None:  # pragma: no cover - compiled
-    """In place: dst[r, c] += b[c], then max(., 0) if relu. dst [n, m], b [m]."""
-    n, m = dst.shape
-    for r in range(n):
-        for c in range(m):
-            v = dst[r, c] + b[c]
-            if relu and v < 0.0:
-                v = 0.0
-            dst[r, c] = v
-
-
-# ---------------------------------------------------------------------------------------
-# Numba kernels (adaptation; also the reference forward for the oracle tests)
-# ---------------------------------------------------------------------------------------
-
-
-@cached_njit(fastmath=_FASTMATH)
-def _dense(
-    src: np.ndarray, w: np.ndarray, b: np.ndarray, dst: np.ndarray, relu: bool
-) -> None:  # pragma: no cover - compiled
-    """dst[r, o] = act(b[o] + sum_i w[o, i] * src[r, i]) for src [n, in], w [out, in]."""
-    n, n_in = src.shape
-    n_out = w.shape[0]
-    for r in range(n):
-        for o in range(n_out):
-            s = b[o]
-            for i in range(n_in):
-                s += w[o, i] * src[r, i]
-            if relu and s < 0.0:
-                s = 0.0
-            dst[r, o] = s
-
-
-@cached_njit(fastmath=_FASTMATH)
-def forward_nb(  # pragma: no cover - compiled
-    theta: np.ndarray, dims: np.ndarray, xn: np.ndarray, out: np.ndarray, acts: np.ndarray
-) -> None:
-    """Forward pass on normalised inputs.
-
-    theta: [P] float32; dims: [L+1] int64; xn: [n, in] float32; out: [n, out] float32;
-    acts: flat float32 work buffer (>= n * sum(hidden)), left holding the post-ReLU
-    activations of every hidden layer (layer l at rows-major block l) for the backward.
-    """
-    n = xn.shape[0]
-    n_layers = dims.shape[0] - 1
-    src = xn
-    off = 0
-    a_off = 0
-    for layer in range(n_layers):
-        n_in = dims[layer]
-        n_out = dims[layer + 1]
-        w = theta[off : off + n_out * n_in].reshape((n_out, n_in))
-        off += n_out * n_in
-        b = theta[off : off + n_out]
-        off += n_out
-        if layer == n_layers - 1:
-            _dense(src, w, b, out, False)
-        else:
-            dst = acts[a_off : a_off + n * n_out].reshape((n, n_out))
-            a_off += n * n_out
-            _dense(src, w, b, dst, True)
-            src = dst
-
-
-@cached_njit(fastmath=_FASTMATH)
-def mse_loss_nb(  # pragma: no cover - compiled
-    theta: np.ndarray,
-    dims: np.ndarray,
-    xn: np.ndarray,
-    tn: np.ndarray,
-    out: np.ndarray,
-    acts: np.ndarray,
-) -> float:
-    """Mean over the n x out elements of (forward(xn) - tn)^2; out/acts are work buffers."""
-    forward_nb(theta, dims, xn, out, acts)
-    n, m = tn.shape
-    s = 0.0
-    for r in range(n):
-        for j in range(m):
-            d = np.float64(out[r, j]) - np.float64(tn[r, j])
-            s += d * d
-    return s / (n * m)
-
-
-@cached_njit(fastmath=_FASTMATH)
-def loss_and_grad_nb(  # pragma: no cover
-    theta: np.ndarray,
-    dims: np.ndarray,
-    xn: np.ndarray,
-    tn: np.ndarray,
-    grad: np.ndarray,
-    out: np.ndarray,
-    acts: np.ndarray,
-    g_a: np.ndarray,
-    g_b: np.ndarray,
-) -> float:
-    """MSE loss (returned, float64) and its gradient w.r.t. theta (written into grad [P]).
-
-    xn: [n, in] normalised inputs; tn: [n, out] normalised delta targets; out [n, out];
-    acts: see forward_nb; g_a, g_b: flat float32 buffers of >= n * max(dims).
-    """
-    n, m = tn.shape
-    n_layers = dims.shape[0] - 1
-    forward_nb(theta, dims, xn, out, acts)
-    # dL/d(output) for L = mean over n*m squared errors.
-    g = g_a[: n * m].reshape((n, m))
-    scale = 2.0 / (n * m)
-    s = 0.0
-    for r in range(n):
-        for j in range(m):
-            d = out[r, j] - tn[r, j]
-            s += np.float64(d) * np.float64(d)
-            g[r, j] = scale * d
-    loss = s / (n * m)
-    # Offsets of every layer's weight block and activation block, walked backwards.
-    w_end = theta.shape[0]
-    a_end = 0
-    for layer in range(n_layers - 1):
-        a_end += n * dims[layer + 1]
-    use_a = True
-    for layer in range(n_layers - 1, -1, -1):
-        n_in = dims[layer]
-        n_out = dims[layer + 1]
-        b_off = w_end - n_out
-        w_off = b_off - n_out * n_in
-        w_end = w_off
-        w = theta[w_off : w_off + n_out * n_in].reshape((n_out, n_in))
-        gw = grad[w_off : w_off + n_out * n_in].reshape((n_out, n_in))
-        gb = grad[b_off : b_off + n_out]
-        if layer == 0:
-            src = xn
-        else:
-            a_end -= n * n_in
-            src = acts[a_end : a_end + n * n_in].reshape((n, n_in))
-        for o in range(n_out):
-            acc = 0.0
-            for r in range(n):
-                acc += g[r, o]
-            gb[o] = acc
-            for i in range(n_in):
-                gw[o, i] = 0.0
-            for r in range(n):
-                go = g[r, o]
-                for i in range(n_in):
-                    gw[o, i] += go * src[r, i]
-        if layer > 0:
-            # Back through W, then through the ReLU (zero gradient where the unit was off).
-            nxt = (g_b if use_a else g_a)[: n * n_in].reshape((n, n_in))
-            for r in range(n):
-                for i in range(n_in):
-                    nxt[r, i] = 0.0
-                for o in range(n_out):
-                    go = g[r, o]
-                    for i in range(n_in):
-                        nxt[r, i] += go * w[o, i]
-                for i in range(n_in):
-                    if src[r, i] <= 0.0:
-                        nxt[r, i] = 0.0
-            g = nxt
-            use_a = not use_a
-    return loss
-
-
-@cached_njit(fastmath=_FASTMATH)
-def sgd_step_nb(  # pragma: no cover
-    theta: np.ndarray,
-    dims: np.ndarray,
-    xn: np.ndarray,
-    tn: np.ndarray,
-    lr: float,
-    theta_out: np.ndarray,
-    grad: np.ndarray,
-    out: np.ndarray,
-    acts: np.ndarray,
-    g_a: np.ndarray,
-    g_b: np.ndarray,
-) -> tuple[float, float]:
-    """One SGD step ``theta_out = theta - lr * dL/dtheta``; returns (loss_before, loss_after).
-
-    Shapes as in loss_and_grad_nb; theta_out [P] may not alias theta.
-    """
-    loss_before = loss_and_grad_nb(theta, dims, xn, tn, grad, out, acts, g_a, g_b)
-    for k in range(theta.shape[0]):
-        theta_out[k] = theta[k] - lr * grad[k]
-    loss_after = mse_loss_nb(theta_out, dims, xn, tn, out, acts)
-    return loss_before, loss_after

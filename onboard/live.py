@@ -87,8 +87,6 @@ class LiveView:
         self._last_path = -math.inf
         self._last_publish = -math.inf
         self.published = 0
-        # Compile (or load) the model's forward kernel now, not on the thread during a tick.
-        planned_xy(ctl, np.zeros(24), ctl.adapter.meta_params, np.full((1, 2), 5.0))
         self._thread = threading.Thread(target=self._serve, name="live-view", daemon=True)
         self._thread.start()
 

@@ -65,13 +65,10 @@ class LoadedModel:
         return ((np.asarray(x, np.float32) - self.input_mean) / self.input_std).astype(np.float32)
 
     def predict_delta_norm(self, x: np.ndarray, theta: np.ndarray | None = None) -> np.ndarray:
-        """Normalised delta [n, 24] for raw inputs x [n, 24] (Numba forward; not for the tick)."""
+        """Normalised delta [n, 24] for raw inputs x [n, 24] (the plain forward, for a few
+        rows; planning uses onboard/rollout.py)."""
         th = self.theta if theta is None else theta
-        xn = np.ascontiguousarray(self.normalise_input(x))
-        out = np.empty((xn.shape[0], int(self.dims[-1])), np.float32)
-        acts = np.empty(kernels.work_sizes(self.dims, xn.shape[0])[0], np.float32)
-        kernels.forward_nb(th, self.dims, xn, out, acts)
-        return out
+        return kernels.forward(th, self.dims, self.normalise_input(x))
 
 
 def load_model(
@@ -167,7 +164,8 @@ def _assemble(
 
 
 def _cross_check(f: ModelFile, model: LoadedModel) -> None:
-    """onnxruntime vs the Numba and BLAS forwards on a probe batch around the data mean."""
+    """onnxruntime vs the plain and the planning forward on a probe batch around the data
+    mean."""
     import onnxruntime as ort
 
     p = f.path
@@ -193,15 +191,12 @@ def _cross_check(f: ModelFile, model: LoadedModel) -> None:
             f"model file {p}: onnxruntime forward failed: {str(exc).splitlines()[0]}"
         ) from None
     ours = model.predict_delta_norm(x)
-    xn = model.normalise_input(x)
-    bufs = [np.empty((64, int(h)), np.float32) for h in model.dims[1:-1]]
-    blas = kernels.forward_blas(
-        xn,
-        [w.T for w in model.weights],
-        model.biases,
-        bufs,
-        np.empty((64, int(model.dims[-1])), np.float32),
-    )
+    xn = np.ones((64, int(model.dims[0]) + 1), np.float32)
+    xn[:, :-1] = model.normalise_input(x)
+    hidden, zeros = kernels.forward_buffers(model.dims, 64)
+    out = np.empty((64, int(model.dims[-1])), np.float32)
+    weights = kernels.augment([w.T for w in model.weights], model.biases)
+    blas = kernels.forward_blas(xn, weights, hidden, out, zeros)
     err = max(float(np.max(np.abs(ours - ref))), float(np.max(np.abs(blas - ref))))
     if not err <= CROSS_CHECK_TOL:
         raise ModelFileError(

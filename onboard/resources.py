@@ -4,8 +4,8 @@ allocated, and the measured step time checked against the control period.
 ``check_sizes`` refuses, with one line naming the key and what to reduce, a configuration
 whose sizes (candidates, horizon, CEM iterations, the adaptation window, also the model's
 own ``roach.M``, the task scale) are beyond hard limits or whose planning buffers would
-not fit ``[resources] max_memory_mb``. ``check_step_time`` runs after the kernels are
-compiled (onboard/warmup.py): it times ``warmup_steps`` adapt + plan steps on dummy data
+not fit ``[resources] max_memory_mb``. ``check_step_time`` runs after the warm-up
+(onboard/warmup.py): it times ``warmup_steps`` adapt + plan steps on dummy data
 and refuses a configuration whose p99 exceeds ``step_budget_fraction`` of the period,
 since a step that does not fit the period trips the board's command timeout. The step is
 timed in CPU time of the controller's thread (``time.thread_time``; BLAS runs on that
@@ -51,11 +51,15 @@ class ResourceConfig:
 
 
 def buffer_bytes(n_candidates: int, horizon: int, widths: list[int], window: int) -> int:
-    """Estimated bytes of the per-tick buffers: rollout states [N, H+1, 24] f32, the layer
-    activations [N, width] f32 per layer, candidates [N, H, 2] f32 (twice for CEM's
-    scratch) and costs [N] f64, plus the adaptation window's scratch [M, width] f32 x 4."""
+    """Estimated bytes of the per-tick buffers: rollout states [N, H+1, 24] f32, the model
+    input [N, 25] f32, the layer activations [N, width + 1] f32 per layer and the ReLU's
+    zeros, candidates [N, H, 2] f32 (twice for CEM's scratch) and costs [N] f64, the task
+    cost's f64 work per predicted point (nine numbers and three per path segment it is
+    measured against, counted as 16), plus the adaptation window's scratch [M, width] f32
+    x 4."""
     n, h = int(n_candidates), int(horizon)
-    per_cand = (h + 1) * 24 * 4 + sum(widths) * 4 + 26 * 4 + 2 * h * 2 * 4 + 3 * 8
+    layers = sum(w + 1 for w in widths) * 4 + (max(widths) + 1) * 4
+    per_cand = (h + 1) * 24 * 4 + 25 * 4 + layers + 2 * h * 2 * 4 + 3 * 8 + h * (9 + 3 * 16) * 8
     return n * per_cand + int(window) * (sum(widths) + 50) * 4 * 4
 
 

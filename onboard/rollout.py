@@ -7,16 +7,15 @@ planner calls: for actions [N, H, 2] it predicts, for all candidates at once,
 trajectories [N, H+1, 24] with ``cost`` (a task's ``Task.cost``).
 
 Speed. The prediction is 3 matrix products per step on [N, width] float32 blocks and runs
-through numpy's matmul (OpenBLAS sgemm; see onboard/kernels.py for why not Numba).
-Two exact rewrites cut the work per tick:
+through numpy's matmul (OpenBLAS sgemm), each bias folded into its product
+(onboard/kernels.py). Two exact rewrites cut the work per tick:
 - the input and output normalisation are folded into the first and last layer once per
-  bind (``x`` and ``y`` get zero weights, so the raw state goes straight into the first
-  product, and the last layer emits the delta in state units);
+  bind (the raw state goes straight into the first product, and the last layer emits the
+  delta in state units);
 - when every candidate has the same first action (the command in flight,
   ``fix_first_action``), step 0 is computed once for one row and broadcast: the batched
   work is H - 1 steps, not H.
-The bias and ReLU are one fused Numba pass per layer, and ``workers`` can split the
-candidates over threads (see ``Rollout``).
+``workers`` can split the candidates over threads (see ``Rollout``).
 """
 
 from __future__ import annotations
@@ -30,29 +29,29 @@ import numpy as np
 from onboard import kernels
 from onboard.model import LoadedModel
 from onboard.planner import RolloutCost
+from robot_contract.state import MODEL_INPUT_STATE_SLICE
 
 CostFn = Callable[[np.ndarray], np.ndarray]
 """predicted states [N, H+1, 24] -> costs [N]."""
+_IN = MODEL_INPUT_STATE_SLICE
+_N_STATE_IN = _IN.stop - _IN.start
+"""The state's numbers the model sees (all but x and y): the first columns of a row."""
 
 
 def fold_normalisation(
-    model: LoadedModel,
-    theta: np.ndarray,
-    out_wts: list[np.ndarray] | None = None,
-    out_bis: list[np.ndarray] | None = None,
-) -> tuple[list[np.ndarray], list[np.ndarray]]:
-    """Layer weights (transposed, [in, out] C-contiguous) and biases acting on raw rows.
+    model: LoadedModel, theta: np.ndarray, out: list[np.ndarray] | None = None
+) -> list[np.ndarray]:
+    """kernels.forward_blas's weights acting on raw rows: per layer the weights transposed
+    with the bias as the last row ([in + 1, out] float32, C-contiguous).
 
-    The first layer takes the 26-number raw row [state(24), action(2)] (x and y get zero
-    weight) and the last layer returns the delta in state units. Writes into out_wts /
-    out_bis when given (preallocated, shapes as returned), else allocates.
+    The first layer takes the raw row [state[2:], action, 1], unnormalised, and the last
+    layer returns the delta in state units. Writes into ``out`` when given (preallocated,
+    shapes as returned), else allocates.
     """
     ws, bs = kernels.param_views(theta, model.dims)
     n_layers = len(ws)
-    if out_wts is None or out_bis is None:
-        out_wts = [np.zeros((26, ws[0].shape[0]), np.float32)]
-        out_wts += [np.empty((w.shape[1], w.shape[0]), np.float32) for w in ws[1:]]
-        out_bis = [np.empty(b.shape[0], np.float32) for b in bs]
+    if out is None:
+        out = [np.empty((w.shape[1] + 1, w.shape[0]), np.float32) for w in ws]
     inv_std = 1.0 / model.input_std.astype(np.float64)
     w_first = ws[0].astype(np.float64) * inv_std
     b_first = bs[0].astype(np.float64) - w_first @ model.input_mean.astype(np.float64)
@@ -60,23 +59,22 @@ def fold_normalisation(
     if n_layers == 1:
         w_first = w_first * dstd
         b_first = b_first * dstd[:, 0] + model.delta_mean
-    out_wts[0][:2, :] = 0.0  # x and y, which the model does not see
-    out_wts[0][2:, :] = w_first.T
-    out_bis[0][:] = b_first
+    out[0][:-1] = w_first.T
+    out[0][-1] = b_first
     for i in range(1, n_layers - 1):
-        np.copyto(out_wts[i], ws[i].T)  # contiguous [in, out]: faster sgemm than the view
-        out_bis[i][:] = bs[i]
+        np.copyto(out[i][:-1], ws[i].T)  # contiguous [in, out]: faster sgemm than the view
+        out[i][-1] = bs[i]
     if n_layers > 1:
-        out_wts[-1][:] = (ws[-1].astype(np.float64) * dstd).T
-        out_bis[-1][:] = bs[-1].astype(np.float64) * dstd[:, 0] + model.delta_mean
-    return out_wts, out_bis
+        out[-1][:-1] = (ws[-1].astype(np.float64) * dstd).T
+        out[-1][-1] = bs[-1].astype(np.float64) * dstd[:, 0] + model.delta_mean
+    return out
 
 
 class Rollout:
     """Preallocated batched prediction for up to ``n_candidates`` sequences of ``horizon``.
 
     workers > 1 splits the candidates into that many row blocks, each predicted over the
-    whole horizon by its own thread (matmul and the Numba kernels release the GIL): one
+    whole horizon by its own thread (numpy releases the GIL in its loops and BLAS): one
     hand-off per call instead of one per matrix product as BLAS threading would do,
     which keeps the split useful on a machine whose cores are not all free. Use it with
     one BLAS thread (onboard.blas.set_blas_threads(1)).
@@ -92,55 +90,52 @@ class Rollout:
         self.horizon = horizon
         self.workers = workers
         self._pool = ThreadPoolExecutor(workers, "rollout") if workers > 1 else None
-        widths = [int(w) for w in model.dims[1:-1]]
         out_dim = int(model.dims[-1])
         self.states = np.empty((n_candidates, horizon + 1, 24), np.float32)
         """[N, H+1, 24] predicted states of the last call (index 0 = current state)."""
-        self._x = np.empty((n_candidates, 26), np.float32)
-        self._hidden = [np.empty((n_candidates, w), np.float32) for w in widths]
+        n_in = int(model.dims[0])
+        self._x = np.ones((n_candidates, n_in + 1), np.float32)  # last column: 1
+        self._hidden, self._zeros = kernels.forward_buffers(model.dims, n_candidates)
         self._delta = np.empty((n_candidates, out_dim), np.float32)
-        self._x1 = np.empty((1, 26), np.float32)
-        self._hidden1 = [np.empty((1, w), np.float32) for w in widths]
+        self._x1 = np.ones((1, n_in + 1), np.float32)
+        self._hidden1, self._zeros1 = kernels.forward_buffers(model.dims, 1)
         self._delta1 = np.empty((1, out_dim), np.float32)
-        self._wts, self._bis = fold_normalisation(model, model.theta)
+        self._weights = fold_normalisation(model, model.theta)
         self._warmup()
 
     def _warmup(self) -> None:
-        """Runs both prediction paths once so the first control tick pays no compilation."""
+        """Runs both prediction paths once, so the first control tick is not the one that
+        touches the buffers first."""
         a = np.full((min(2, self.n), self.horizon, 2), 5.0, np.float32)
-        self.predict(self._wts, self._bis, np.zeros(24, np.float32), a)
+        self.predict(self._weights, np.zeros(24, np.float32), a)
         a[-1, 0] = 6.0
-        self.predict(self._wts, self._bis, np.zeros(24, np.float32), a)
+        self.predict(self._weights, np.zeros(24, np.float32), a)
 
     def predict(
-        self,
-        wts: list[np.ndarray],
-        bis: list[np.ndarray],
-        state: np.ndarray,
-        actions: np.ndarray,
+        self, weights: list[np.ndarray], state: np.ndarray, actions: np.ndarray
     ) -> np.ndarray:
-        """Predicted states [N, H+1, 24] (a view of ``self.states``) for actions [N, H, 2]."""
+        """Predicted states [N, H+1, 24] (a view of ``self.states``) for actions [N, H, 2];
+        weights as ``fold_normalisation`` returns them."""
         n, h = actions.shape[0], actions.shape[1]
         if n > self.n or h != self.horizon:
             raise ValueError(
                 f"actions {actions.shape} exceed the rollout's [{self.n}, {self.horizon}, 2]"
             )
         st = self.states[:n]
-        self._x[:n]
         st[:, 0, :] = state
         k0 = 0
         if np.all(actions[:, 0, :] == actions[0, 0, :]):
-            self._x1[0, :24] = state
-            self._x1[0, 24:] = actions[0, 0]
-            kernels.forward_blas(self._x1, wts, bis, self._hidden1, self._delta1)
+            self._x1[0, :_N_STATE_IN] = state[_IN]
+            self._x1[0, _N_STATE_IN:-1] = actions[0, 0]
+            kernels.forward_blas(self._x1, weights, self._hidden1, self._delta1, self._zeros1)
             np.add(st[:, 0, :], self._delta1, out=st[:, 1, :])
             k0 = 1
         if self._pool is None or n < 2 * self.workers:
-            self._steps(wts, bis, actions, k0, 0, n)
+            self._steps(weights, actions, k0, 0, n)
         else:
             edges = np.linspace(0, n, self.workers + 1).astype(int)
             jobs = [
-                self._pool.submit(self._steps, wts, bis, actions, k0, int(a), int(b))
+                self._pool.submit(self._steps, weights, actions, k0, int(a), int(b))
                 for a, b in itertools.pairwise(edges)
             ]
             for job in jobs:
@@ -148,13 +143,7 @@ class Rollout:
         return st
 
     def _steps(
-        self,
-        wts: list[np.ndarray],
-        bis: list[np.ndarray],
-        actions: np.ndarray,
-        k0: int,
-        r0: int,
-        r1: int,
+        self, weights: list[np.ndarray], actions: np.ndarray, k0: int, r0: int, r1: int
     ) -> None:
         """Steps k0..H-1 for candidate rows r0..r1-1 (their own slice of every buffer)."""
         st = self.states[r0:r1]
@@ -162,9 +151,9 @@ class Rollout:
         hidden = [b[r0:r1] for b in self._hidden]
         delta = self._delta[r0:r1]
         for k in range(k0, self.horizon):
-            x[:, :24] = st[:, k, :]
-            x[:, 24:] = actions[r0:r1, k, :]
-            kernels.forward_blas(x, wts, bis, hidden, delta)
+            x[:, :_N_STATE_IN] = st[:, k, _IN]
+            x[:, _N_STATE_IN:-1] = actions[r0:r1, k, :]
+            kernels.forward_blas(x, weights, hidden, delta, self._zeros)
             np.add(st[:, k, :], delta, out=st[:, k + 1, :])
 
     def close(self) -> None:
@@ -180,10 +169,10 @@ class Rollout:
         The folded weights live in this Rollout's buffers: the returned function is valid
         until the next ``bind`` (one bind per control tick).
         """
-        wts, bis = fold_normalisation(self.model, params, self._wts, self._bis)
+        weights = fold_normalisation(self.model, params, self._weights)
         s0 = np.asarray(state, np.float32).copy()
 
         def rollout_cost(actions: np.ndarray) -> np.ndarray:
-            return cost(self.predict(wts, bis, s0, actions))
+            return cost(self.predict(weights, s0, actions))
 
         return rollout_cost

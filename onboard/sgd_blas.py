@@ -1,15 +1,14 @@
 """The adaptation step's forward, loss, backward and SGD update through numpy's BLAS.
 
-The same computation as ``kernels.sgd_step_nb`` (docs/model-format.md's loss: MSE over
-the n x out normalised delta errors; one step ``theta - lr * grad``), written as a few
-matrix products per layer on the M-row window instead of Numba's scalar loops: every
-product is an sgemm ([n, in] @ [in, out] forward, [out, n] @ [n, in] for the weight
-gradient, [n, out] @ [out, in] back through the layer), which OpenBLAS runs near its
-peak even at M = 16..32 rows. ``roach bench`` measured it against the Numba kernels
-(docs/performance.md): faster for the shipped 2x128 model and several times faster at
-2x500. Sums run in a different order than the Numba loops, so results agree to float32
-rounding (tests/onboard/numerics/test_numerics_sgd_blas.py), not bit for bit; run and
-replay both use this code, so ``roach replay --check`` re-derives the same commands.
+docs/model-format.md's loss (MSE over the n x out normalised delta errors) and one step
+``theta - lr * grad``, written as a few matrix products per layer on the M-row window:
+every product is an sgemm ([n, in] @ [in, out] forward, [out, n] @ [n, in] for the
+weight gradient, [n, out] @ [out, in] back through the layer), which OpenBLAS runs near
+its peak even at M = 16..32 rows; measured faster than scalar loop kernels compiled with
+Numba for the shipped 2x128 model and several times faster at 2x500 (docs/performance.md).
+Results agree with PyTorch's autograd to float32 rounding
+(tests/onboard/numerics/test_numerics_oracle.py); run and replay both use this code, so
+``roach replay --check`` re-derives the same commands.
 
 Every buffer is allocated once for up to ``max_rows`` rows; a call allocates no arrays
 (views of its own buffers only). The parameter sets it reads and writes are registered

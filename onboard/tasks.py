@@ -24,7 +24,6 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from onboard.jit import cached_njit
 from robot_contract.errors import ConfigError
 
 TASKS: tuple[str, ...] = ("straight", "left", "right", "zigzag", "circle", "figure8")
@@ -136,11 +135,7 @@ class Task:
         self.length_m = float(self.seg_s0[-1])
         self.progress_m = 0.0
         self._reset_tracking()
-        # Compile (or load from cache) the projection kernels now, not in the first tick.
-        warm = np.zeros((1, 2, 24), np.float32)
-        self.cost(warm)
-        self.cost(warm.astype(np.float64))
-        self.progress_m = 0.0
+        self._projector = _Projector(self._seg, self.seg_s0, self._seg_heading)
 
     @property
     def name(self) -> str:
@@ -169,13 +164,11 @@ class Task:
 
     def _project_now(self, state: np.ndarray) -> TrackPoint:
         i_lo, i_hi = self._window()
-        xy = np.asarray(state, np.float64)[None, [_X, _Y]]
-        yaw = np.array([math.atan2(state[_SIN_YAW], state[_COS_YAW])])
-        dist, s, herr = (np.empty(1), np.empty(1), np.empty(1))
-        _project(xy, yaw, self._seg, self.seg_s0, self._seg_heading, i_lo, i_hi, dist, s, herr)
-        if math.isfinite(dist[0]):  # a NaN state must not move the window back to the start
-            self.progress_m = float(s[0])
-        return TrackPoint(float(dist[0]), float(s[0]), float(herr[0]))
+        yaw = math.atan2(state[_SIN_YAW], state[_COS_YAW])
+        pt = self._projector.project_point(float(state[_X]), float(state[_Y]), yaw, i_lo, i_hi)
+        if math.isfinite(pt.distance_m):  # a NaN state must not move the window back to the start
+            self.progress_m = pt.progress_m
+        return pt
 
     def cost(self, predicted_states: np.ndarray) -> np.ndarray:
         """Cost [N] float64 of predicted trajectories [N, H+1, 24] (index 0 = current state).
@@ -186,13 +179,7 @@ class Task:
         ps = predicted_states
         self._project_now(ps[0, 0])
         i_lo, i_hi = self._window()
-        out = np.empty(ps.shape[0])
-        c = self.cfg
-        _trajectory_cost(
-            ps, self._seg, self.seg_s0, self._seg_heading, i_lo, i_hi, self.progress_m,
-            c.w_distance, c.w_progress, c.w_heading, out,
-        )  # fmt: skip
-        return out
+        return self._projector.trajectory_cost(ps, i_lo, i_hi, self.progress_m, self.cfg)
 
     def track(self, state: np.ndarray) -> TrackPoint:
         """Projects the measured state [24] onto the path, records and returns it."""
@@ -240,85 +227,230 @@ def _arc(center: tuple[float, float], r: float, a0: float, a1: float) -> np.ndar
     return np.column_stack([center[0] + r * np.cos(a), center[1] + r * np.sin(a)])
 
 
-@cached_njit()
-def _project(  # pragma: no cover - compiled
-    xy: np.ndarray,
-    yaw: np.ndarray,
-    seg: np.ndarray,
-    seg_s0: np.ndarray,
-    seg_heading: np.ndarray,
-    i_lo: int,
-    i_hi: int,
-    dist: np.ndarray,
-    s: np.ndarray,
-    herr: np.ndarray,
-) -> None:
-    """Nearest point on segments i_lo..i_hi-1 for each point xy [m, 2] with heading yaw [m].
+_MARGIN_M = 1e-9
+"""Slack of the candidate-segment bound (``_Projector.candidates``) for rounding, metres."""
 
-    Writes the distance (m), the arc length of the projection (m) and the absolute
-    heading error to that segment's direction (rad, in [0, pi]).
+
+def _wrap_2pi(x: np.ndarray, mask: np.ndarray) -> None:
+    """In place: x modulo 2 pi into [0, 2 pi), for x in (-2 pi, 4 pi) (a heading error
+    plus pi: atan2 and the segment headings lie in [-pi, pi]).
+
+    The same numbers as the floating-point remainder (Python's ``%``, ``np.remainder``)
+    at a fraction of its time: on [2 pi, 4 pi) that is x - 2 pi, which is exact, and on
+    (-2 pi, 0) x + 2 pi, rounded as here. NaN stays NaN. mask: bool work buffer shaped
+    like x.
     """
-    for k in range(xy.shape[0]):
-        best, best_s, best_i = _nearest(xy[k, 0], xy[k, 1], seg, seg_s0, i_lo, i_hi)
-        dist[k] = math.sqrt(best)
-        s[k] = best_s
-        e = yaw[k] - seg_heading[best_i]
-        e = (e + math.pi) % (2.0 * math.pi) - math.pi
-        herr[k] = abs(e)
+    two_pi = 2.0 * math.pi
+    np.greater_equal(x, two_pi, out=mask)
+    np.subtract(x, two_pi, out=x, where=mask)
+    np.less(x, 0.0, out=mask)
+    np.add(x, two_pi, out=x, where=mask)
 
 
-@cached_njit()
-def _nearest(  # pragma: no cover - compiled
-    px: float, py: float, seg: np.ndarray, seg_s0: np.ndarray, i_lo: int, i_hi: int
-) -> tuple[float, float, int]:
-    """(squared distance, arc length, segment index) of the nearest point on segments i_lo.."""
-    best = np.inf
-    best_s = np.nan
-    best_i = i_lo
-    for i in range(i_lo, i_hi):
-        ln = seg[i, 4]
-        t = 0.0
-        if ln > 0.0:
-            t = ((px - seg[i, 0]) * seg[i, 2] + (py - seg[i, 1]) * seg[i, 3]) / (ln * ln)
-            # The last segment runs on as a ray along the final direction, so a robot
-            # that reaches the end of the path keeps going straight instead of being
-            # pulled back to the end point.
-            t = max(t, 0.0) if i == seg.shape[0] - 1 else min(max(t, 0.0), 1.0)
-        qx = seg[i, 0] + t * seg[i, 2] - px
-        qy = seg[i, 1] + t * seg[i, 3] - py
-        d2 = qx * qx + qy * qy
-        if d2 < best:
-            best = d2
-            best_s = seg_s0[i] + t * ln
-            best_i = i
-    return best, best_s, best_i
+_PRUNE_FROM = 4
+"""Windows of fewer segments are not pruned: the bound costs about what a segment does."""
 
 
-@cached_njit()
-def _trajectory_cost(  # pragma: no cover - compiled
-    ps: np.ndarray,
-    seg: np.ndarray,
-    seg_s0: np.ndarray,
-    seg_heading: np.ndarray,
-    i_lo: int,
-    i_hi: int,
-    s_now: float,
-    w_d: float,
-    w_p: float,
-    w_h: float,
-    out: np.ndarray,
-) -> None:
-    """docs/robot.md cost of each trajectory ps [N, H+1, 24] into out [N] (see module docstring)."""
-    n, h1 = ps.shape[0], ps.shape[1]
-    for j in range(n):
-        total = 0.0
-        s_prev = s_now
-        for k in range(1, h1):
-            px = np.float64(ps[j, k, _X])
-            py = np.float64(ps[j, k, _Y])
-            d2, s_k, i_best = _nearest(px, py, seg, seg_s0, i_lo, i_hi)
-            yaw = math.atan2(ps[j, k, _SIN_YAW], ps[j, k, _COS_YAW])
-            e = (yaw - seg_heading[i_best] + math.pi) % (2.0 * math.pi) - math.pi
-            total += w_d * math.sqrt(d2) + w_p * (s_prev - s_k) + w_h * abs(e)
-            s_prev = s_k
-        out[j] = total if math.isfinite(total) else np.inf
+class _PointWork:
+    """Per-point buffers of ``_Projector`` for up to ``size`` points."""
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self.floats = np.empty((8, size))
+        """Rows: x, y, squared distance, arc length, gathered values, then the cost terms
+        distance, backward progress and heading error."""
+        self.row = np.empty(size, np.intp)
+        """Each point's nearest row of the [K, M] arrays, then its flat index there."""
+        self.seg = np.empty(size, np.intp)
+        self.cols = np.arange(size)
+        self.mask = np.empty(size, np.bool_)
+
+
+class _Projector:
+    """Nearest points on a window of the path's segments, for one point or many at once.
+
+    The arithmetic per point and segment is the scalar formula's, in its order: the
+    parameter t = ((p - a) . d) / |d|^2 clamped to [0, 1] ([0, inf) on the last segment,
+    the run-out ray, so a robot past the end keeps going straight instead of being pulled
+    back to the end point), q = a + t d - p, squared distance q . q; the nearest segment
+    is the first one with the smallest squared distance. A point's distance, arc length
+    and segment are therefore those of a loop over the segments, bit for bit (a point
+    level with a vertex takes the same one of its two segments).
+
+    Many points are one set of [segments, points] array operations (float64); before
+    them, ``candidates`` drops the segments that cannot be the nearest to any of the
+    points, which keeps about a third of the window on the circle (docs/performance.md).
+    The work buffers grow to the largest call and are reused.
+    """
+
+    def __init__(self, seg: np.ndarray, seg_s0: np.ndarray, heading: np.ndarray) -> None:
+        x0, y0, dx, dy, length = (np.ascontiguousarray(seg[:, c]) for c in range(5))
+        t_max = np.ones(len(length))
+        t_max[-1] = np.inf
+        # A zero-length segment has dx = dy = 0; |d|^2 = 1 gives it t = 0, as the scalar
+        # formula's special case does.
+        sq_len = np.where(length > 0.0, length * length, 1.0)
+        self._geom = np.stack([x0, y0, dx, dy, sq_len, t_max])
+        """[6, S]: start x, start y, dx, dy, |d|^2 and t's upper bound of each segment."""
+        self._length = length
+        self._s0 = np.ascontiguousarray(seg_s0[:-1])
+        self._heading = np.ascontiguousarray(heading)
+        self._index = np.arange(len(length))
+        self._rows = [
+            (*g, float(s0), float(ln))
+            for g, s0, ln in zip(self._geom.T.tolist(), self._s0, length, strict=True)
+        ]
+        """Per segment, as floats: the geometry, then arc length at the start and length."""
+        self._pair = np.empty((3, 0))
+        self._points = _PointWork(0)
+
+    def _pair_work(self, k: int, m: int) -> np.ndarray:
+        """[3, k, m] float64 work array, grown to fit."""
+        if self._pair.shape[1] < k * m:
+            self._pair = np.empty((3, k * m))
+        return self._pair[:, : k * m].reshape(3, k, m)
+
+    def _point_work(self, m: int) -> _PointWork:
+        if self._points.size < m:
+            self._points = _PointWork(m)
+        return self._points
+
+    def _squared_distances(
+        self, px: np.ndarray | float, py: np.ndarray | float, sel: np.ndarray | slice, m: int
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """([K, M] squared distance, [K, M] clamped t) of the M points px, py ([M] or one
+        point's floats) to the K segments ``sel`` (indices or a slice)."""
+        geom = self._geom[:, sel]
+        x0, y0, dx, dy, sq_len, t_max = (c[:, None] for c in geom)
+        t, qy, d2 = self._pair_work(geom.shape[1], m)
+        np.subtract(px, x0, out=t)
+        np.subtract(py, y0, out=qy)
+        t *= dx
+        qy *= dy
+        t += qy
+        t /= sq_len
+        np.clip(t, 0.0, t_max, out=t)
+        np.multiply(t, dx, out=d2)  # q_x = (x0 + t dx) - px
+        d2 += x0
+        d2 -= px
+        np.multiply(t, dy, out=qy)
+        qy += y0
+        qy -= py
+        d2 *= d2
+        qy *= qy
+        d2 += qy
+        return d2, t
+
+    def candidates(self, px: np.ndarray, py: np.ndarray, i_lo: int, i_hi: int) -> np.ndarray:
+        """The segments of i_lo..i_hi-1 (ascending) that can be the nearest to one of the
+        points px, py [M].
+
+        With c the centre of the points' bounding box and D its diagonal, every point p
+        has |p - c| <= D / 2, so dist(p, s) >= dist(c, s) - D / 2 while p's nearest
+        segment is at most dist(c, s_min) + D / 2 away: a segment with dist(c, s) >
+        dist(c, s_min) + D is never the nearest and never ties with it. Non-finite points
+        keep every segment.
+        """
+        window = self._index[i_lo:i_hi]
+        if len(window) < _PRUNE_FROM:
+            return window
+        x_lo, x_hi, y_lo, y_hi = float(px.min()), float(px.max()), float(py.min()), float(py.max())
+        cx, cy = 0.5 * (x_lo + x_hi), 0.5 * (y_lo + y_hi)
+        d2, _ = self._squared_distances(cx, cy, slice(i_lo, i_hi), 1)
+        dist = np.sqrt(d2[:, 0])
+        reach = float(dist.min()) + math.hypot(x_hi - x_lo, y_hi - y_lo) + _MARGIN_M
+        return window[~(dist > reach)]  # NaN compares False: every segment is kept
+
+    def nearest(
+        self, px: np.ndarray, py: np.ndarray, sel: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(squared distance, arc length, segment index) [M] of each point's nearest
+        segment of ``sel`` (ascending); views of the work buffers."""
+        m = len(px)
+        d2, t = self._squared_distances(px, py, sel, m)
+        w = self._point_work(m)
+        row, seg, s, gathered = w.row[:m], w.seg[:m], w.floats[3, :m], w.floats[4, :m]
+        if len(sel) == 1:  # one segment: its rows are the answer
+            i = int(sel[0])
+            seg.fill(i)
+            np.multiply(t[0], self._length[i], out=s)
+            s += self._s0[i]  # s0 + t * length
+            return d2[0], s, seg
+        best, nearer = w.floats[2, :m], w.mask[:m]
+        np.copyto(best, d2[0])
+        row.fill(0)
+        for k in range(1, len(sel)):  # the first smallest, as the loop over segments finds it
+            np.less(d2[k], best, out=nearer)
+            np.copyto(best, d2[k], where=nearer)
+            np.copyto(row, k, where=nearer)
+        np.take(sel, row, out=seg)
+        row *= m
+        row += w.cols[:m]  # the flat index of (row, point) in the [K, M] arrays
+        np.take(t, row, out=s)
+        s *= np.take(self._length, seg, out=gathered)
+        s += np.take(self._s0, seg, out=gathered)
+        return best, s, seg
+
+    def project_point(self, x: float, y: float, yaw: float, i_lo: int, i_hi: int) -> TrackPoint:
+        """Distance (m), arc length (m) and absolute heading error (rad, in [0, pi]) of the
+        point (x, y) heading ``yaw`` to its nearest segment of i_lo..i_hi-1.
+
+        A point at no finite distance from any segment (a NaN or infinite position) is at
+        distance inf with arc length NaN, on segment i_lo.
+        """
+        best, s, i = self._nearest_one(x, y, i_lo, i_hi)
+        e = (yaw - float(self._heading[i]) + math.pi) % (2.0 * math.pi) - math.pi
+        return TrackPoint(math.sqrt(best), s, abs(e))
+
+    def _nearest_one(self, x: float, y: float, i_lo: int, i_hi: int) -> tuple[float, float, int]:
+        """(squared distance, arc length, segment) of the point's nearest segment of
+        i_lo..i_hi-1: ``_squared_distances``' arithmetic as a loop over Python floats, which
+        for one point is faster than the arrays up to about 30 segments (numpy's cost per
+        call is what one point pays)."""
+        best, best_s, best_i = math.inf, math.nan, i_lo
+        for i in range(i_lo, i_hi):
+            x0, y0, dx, dy, sq_len, t_max, s0, length = self._rows[i]
+            t = min(max(((x - x0) * dx + (y - y0) * dy) / sq_len, 0.0), t_max)
+            qx, qy = x0 + t * dx - x, y0 + t * dy - y
+            d2 = qx * qx + qy * qy
+            if d2 < best:  # NaN never is: a NaN point keeps inf, NaN, i_lo
+                best, best_s, best_i = d2, s0 + t * length, i
+        return best, best_s, best_i
+
+    def trajectory_cost(
+        self, ps: np.ndarray, i_lo: int, i_hi: int, s_now: float, cfg: TaskConfig
+    ) -> np.ndarray:
+        """The module docstring's cost [N] of trajectories ps [N, H+1, 24] (float32 or
+        float64) against segments i_lo..i_hi-1, with the progress counted from ``s_now``.
+
+        Points are laid out step-major ([H, N] flattened), so each candidate's terms add
+        up in step order. The heading is atan2 in the states' precision.
+        """
+        n, h = ps.shape[0], ps.shape[1] - 1
+        m = n * h
+        w = self._point_work(m)
+        px, py = w.floats[0, :m], w.floats[1, :m]
+        np.copyto(px.reshape(h, n), ps[:, 1:, _X].T)
+        np.copyto(py.reshape(h, n), ps[:, 1:, _Y].T)
+        # Blown-up predictions give inf/NaN terms, whose costs become inf below.
+        with np.errstate(invalid="ignore", over="ignore"):
+            d2, s, seg = self.nearest(px, py, self.candidates(px, py, i_lo, i_hi))
+            dist, back, herr = (w.floats[r, :m].reshape(h, n) for r in (5, 6, 7))
+            np.sqrt(d2.reshape(h, n), out=dist)
+            s = s.reshape(h, n)
+            np.subtract(s_now, s[0], out=back[0])  # s_{k-1} - s_k
+            np.subtract(s[:-1], s[1:], out=back[1:])
+            np.arctan2(ps[:, 1:, _SIN_YAW].T, ps[:, 1:, _COS_YAW].T, out=herr, dtype=ps.dtype)
+            herr -= np.take(self._heading, seg, out=w.floats[4, :m]).reshape(h, n)
+            herr += math.pi
+            _wrap_2pi(herr, w.mask[:m].reshape(h, n))
+            herr -= math.pi
+            np.abs(herr, out=herr)
+            dist *= cfg.w_distance
+            back *= cfg.w_progress
+            herr *= cfg.w_heading
+            dist += back
+            dist += herr
+            out = np.add.reduce(dist, axis=0)
+        out[~np.isfinite(out)] = np.inf
+        return out

@@ -1,8 +1,8 @@
-"""Start-up work of the controller: run every kernel once before the robot moves.
+"""Start-up work of the controller: run every step once before the robot moves.
 
-Numba compiles on first call (or loads its cache), and the planner's buffers are touched
-the first time they are written; done here, the first control tick costs what every
-tick costs instead of tripping the board's command timeout.
+The planner's buffers are touched the first time they are written, and BLAS starts its
+threads on its first product; done here, the first control tick costs what every tick
+costs instead of tripping the board's command timeout.
 """
 
 from __future__ import annotations
@@ -19,9 +19,9 @@ from onboard.planner import make_planner
 def warm_up(
     model: LoadedModel, adapter: Adapter, objective: Objective, cfg: ControllerConfig
 ) -> None:
-    """Compiles the Numba kernels and touches the rollout buffers before the robot moves,
-    so the first tick costs what every tick costs. Uses a spare adapter and planner and
-    leaves the objective as it was."""
+    """Runs an adaptation step and two plans before the robot moves, so the first tick
+    costs what every tick costs. Uses a spare adapter and planner and leaves the objective
+    as it was."""
     rng = np.random.default_rng(0)
     m = adapter.M
     states = np.zeros((m + 1, 24))
@@ -30,12 +30,6 @@ def warm_up(
     actions = np.full((m, 2), 0.5 * (cfg.loop.action_low_rev_s + cfg.loop.action_high_rev_s))
     spare = Adapter(model, adapter.mode, M=m, inner_lr=adapter.inner_lr)
     spare.adapt(states, actions)
-    # The prediction guard and the live view run the Numba forward on the adapted
-    # parameters (a writable array) and on the meta-learned ones (read-only): two
-    # signatures, compiled (or loaded from the cache) here rather than in a tick.
-    x = np.ascontiguousarray(np.concatenate([states[-1, 2:], actions[0]])[None], np.float32)
-    model.predict_delta_norm(x, np.array(model.theta))
-    model.predict_delta_norm(x, model.theta)
     planner = make_planner(cfg.planner, cfg.loop.pipelined)
     low, high = np.full(2, cfg.loop.action_low_rev_s), np.full(2, cfg.loop.action_high_rev_s)
     for _ in range(2):

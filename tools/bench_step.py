@@ -15,17 +15,16 @@ threads:
   through onnxruntime (tools/bench_reference.py), with the ratios.
 
 Threads. Each thread count runs in its own child process started with
-OMP/OPENBLAS/MKL/NUMBA_NUM_THREADS set, because OpenBLAS, PyTorch's intra-op pool and
+OMP/OPENBLAS/MKL_NUM_THREADS set, because OpenBLAS, PyTorch's intra-op pool and
 onnxruntime each size their pools at start-up; the child also sets them through
 ``set_blas_threads``, ``torch.set_num_threads`` and the session options.
 
 Memory and start. ``roach sim --clock lockstep`` + ``roach run`` (the shipped model, a
 few ticks) in child processes that never import torch: peak RSS of ``roach run`` from
 ``wait4`` (ru_maxrss) and, polled from ``/proc``, its split into private memory and
-mapped files (the shared libraries' clean pages: Numba's LLVM alone maps about 100 MB);
-and the time from its spawn to the first tick's log record (the first planned command),
-warm (a second run) and cold (an empty Numba cache and the installed files dropped from
-the page cache with ``posix_fadvise``).
+mapped files (the shared libraries' clean pages); and the time from its spawn to the
+first tick's log record (the first planned command), warm (a second run) and cold (the
+installed files dropped from the page cache with ``posix_fadvise`` first).
 """
 
 from __future__ import annotations
@@ -45,7 +44,7 @@ import numpy as np
 
 REPO = Path(__file__).resolve().parents[1]
 SHIPPED_MODEL = REPO / "models" / "grbal.onnx"
-THREAD_ENV = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMBA_NUM_THREADS")
+THREAD_ENV = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
 CONFIGS = ("paper", "default")
 KEYS = (
     "gflop_per_step", "adapt_p50_ms", "plan_p50_ms", "step_p50_ms", "step_p99_ms",
@@ -54,7 +53,8 @@ KEYS = (
 
 
 WARMUP = 3
-"""Untimed calls before each timed reference (compilation, thread pools, first touch)."""
+"""Untimed calls before each timed reference (PyTorch's and onnxruntime's start-up, thread
+pools, first touch)."""
 
 
 def _load_avg() -> list[float]:
@@ -227,7 +227,6 @@ def first_command(cold: bool, ticks: int = 3) -> dict[str, float]:
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     with tempfile.TemporaryDirectory() as tmp, running_fake("--clock", "lockstep") as (_, port):
         if cold:
-            env["NUMBA_CACHE_DIR"] = str(Path(tmp) / "numba")
             _drop_page_cache([Path(sys.prefix), REPO / "onboard", REPO / "firmware_bridge"])
         log = Path(tmp) / "run.mcap"
         cmd = [sys.executable, "-m", "tools.cli", "run", "--port", port, "--lockstep"]

@@ -58,7 +58,6 @@ EXTRA_OF_PACKAGE: dict[str, str] = {
     "ray": "cluster",
     "foxglove": "live",
     "motioncapture": "mocap",
-    "numba": "onboard",
     "onnxruntime": "onboard",
     "onnx": "onboard",
     "serial": "onboard",

@@ -2,9 +2,9 @@
 
 For each hidden size, candidate count N and BLAS thread count (default: 1 and the
 library's default) it prints, from random weights of that size, the adaptation and
-planning step times (p50 / p99 ms), the batched prediction's GFLOP/s against a plain
-numpy matmul of the dominant layer's size, and the Numba loop forward's GFLOP/s
-(onboard/bench/step_times.py says what each number measures).
+planning step times (p50 / p99 ms) and the batched prediction's GFLOP/s against a plain
+numpy matmul of the dominant layer's size (onboard/bench/step_times.py says what each
+number measures).
 
 ``--quality`` and ``--closed-loop`` (both need ``--model``) compare planner settings by
 control quality per compute instead (onboard/bench/planner_compare.py): with the model

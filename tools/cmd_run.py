@@ -116,7 +116,7 @@ def run(args: argparse.Namespace) -> int:
     old = {s: signal.signal(s, on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
     result: LoopResult | None = None
     try:
-        # Compile the kernels before the robot moves: the first tick costs what every tick
+        # Run every step once before the robot moves: the first tick costs what every tick
         # costs instead of tripping the board's command timeout.
         warm_up(model, ctl.adapter, ctl.objective, cfg)
         if not lockstep:  # the step must fit the wall-clock period (onboard/resources.py)
@@ -136,8 +136,7 @@ def run(args: argparse.Namespace) -> int:
     print(report(result, cfg, lockstep, log_path))
     if signals:
         # Stopped by a signal: motors are off and the log is closed, and the process must
-        # be gone within one control period; the JIT compiler's teardown at interpreter
-        # exit alone takes about 0.4 s, so leave without it.
+        # be gone within one control period, so leave without the interpreter's teardown.
         sys.stdout.flush()
         sys.stderr.flush()
         os._exit(128 + signals["signum"])

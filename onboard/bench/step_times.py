@@ -1,15 +1,14 @@
 """The onboard controller's numeric step times, from random weights of a given size.
 
 For one model and candidate count N, ``bench_step`` measures:
-- adapt: one GrBAL step (Numba forward + backward + SGD + guard) on a window of M
+- adapt: one GrBAL step (forward + backward + SGD + guard) on a window of M
   transitions, p50 / p99 in ms;
 - plan: one planning step (bind the adapted parameters, sample, predict N x H, score
   against a task), p50 / p99 in ms;
 - the prediction's GFLOP/s (the N x H batched network evaluations alone; N x (H-1) with
   the first action fixed, whose step 0 is shared by every candidate) and a plain numpy
   float32 matmul of the dominant layer's size ([N, h] @ [h, h]) timed in the same
-  process, the reference the prediction is held against;
-- the Numba loop forward's GFLOP/s on the same batch (why planning uses BLAS).
+  process, the reference the prediction is held against.
 
 ``step_time_rows`` runs it over models x N x BLAS thread counts; ``title``, ``HEADER``,
 ``format_row`` and ``FOOTNOTE`` are the table ``roach bench onboard`` prints.
@@ -24,7 +23,6 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from onboard import kernels
 from onboard.adaptation import Adapter
 from onboard.blas import get_blas_threads, set_blas_threads
 from onboard.model import LoadedModel, model_from_arrays
@@ -46,7 +44,7 @@ class StepBenchSettings:
     fix_first_action: bool = False
     """Step 0 of every candidate is the command in flight (pipelined timing)."""
     repeats: int = 40
-    """Timed calls per measurement (the Numba forward gets a tenth, at least 3)."""
+    """Timed calls per measurement."""
     workers: int = 1
     """Rollout worker threads (onboard.rollout)."""
 
@@ -63,8 +61,6 @@ class StepTimes:
     """The batched prediction alone."""
     mm_gflops: float
     """numpy float32 matmul [N, h] @ [h, h], h the widest hidden layer."""
-    numba_gflops: float
-    """The Numba loop forward on [N, 24] inputs."""
 
     @property
     def ratio(self) -> float:
@@ -104,7 +100,7 @@ def random_model(hidden: tuple[int, ...], seed: int = 0) -> LoadedModel:
 
 def times_ms(fn: Callable[[], object], repeats: int, warmup: int = 1) -> np.ndarray:
     """Wall times [repeats] in ms of ``fn()``, after ``warmup`` untimed calls
-    (compilation, first touch of buffers)."""
+    (first touch of buffers, thread pools)."""
     for _ in range(warmup):
         fn()
     out = np.empty(repeats)
@@ -116,15 +112,15 @@ def times_ms(fn: Callable[[], object], repeats: int, warmup: int = 1) -> np.ndar
 
 
 def prediction_macs_per_row(dims: Sequence[int] | np.ndarray) -> int:
-    """Multiply-adds of one network evaluation as the rollout computes it: the first layer
-    takes the 26-number raw row [state(24), action(2)] (normalisation folded in)."""
+    """Multiply-adds of one network evaluation as the rollout computes it: every layer's
+    product has one more input, the constant 1 its bias is folded against."""
     d = [int(x) for x in dims]
-    return 26 * d[1] + sum(d[i] * d[i + 1] for i in range(1, len(d) - 1))
+    return sum((d[i] + 1) * d[i + 1] for i in range(len(d) - 1))
 
 
 def bench_step(model: LoadedModel, n: int, settings: StepBenchSettings) -> StepTimes:
-    """Times adaptation, planning, the batched prediction, the matmul reference and the
-    Numba forward for ``model`` with ``n`` candidates."""
+    """Times adaptation, planning, the batched prediction and the matmul reference for
+    ``model`` with ``n`` candidates."""
     rng = np.random.default_rng(1)
     h = settings.horizon
     state = np.zeros(24)
@@ -165,16 +161,6 @@ def bench_step(model: LoadedModel, n: int, settings: StepBenchSettings) -> StepT
     c = np.empty((n, width), np.float32)
     t_mm = times_ms(lambda: np.matmul(a, b, out=c), settings.repeats)
     mm_gflops = 2.0 * n * width * width / (np.min(t_mm) * 1e-3) / 1e9
-
-    # --- the Numba loop forward on the same batch
-    xn = rng.standard_normal((n, 24)).astype(np.float32)
-    out = np.empty((n, 24), np.float32)
-    acts = np.empty(kernels.work_sizes(model.dims, n)[0], np.float32)
-    t_nb = times_ms(
-        lambda: kernels.forward_nb(adapter.params, model.dims, xn, out, acts),
-        max(3, settings.repeats // 10),
-    )
-    nb_flops = 2.0 * n * sum(dims[i] * dims[i + 1] for i in range(len(dims) - 1))
     rollout.close()
     return StepTimes(
         adapt_p50_ms=float(np.median(t_adapt)),
@@ -183,7 +169,6 @@ def bench_step(model: LoadedModel, n: int, settings: StepBenchSettings) -> StepT
         plan_p99_ms=float(np.percentile(t_plan, 99)),
         pred_gflops=float(pred_gflops),
         mm_gflops=float(mm_gflops),
-        numba_gflops=float(nb_flops / (np.min(t_nb) * 1e-3) / 1e9),
     )
 
 
@@ -220,7 +205,7 @@ def title(settings: StepBenchSettings, default_threads: int | None) -> str:
 
 HEADER = (
     f"{'model':>14} {'N':>5} {'thr':>3} | {'adapt p50':>9} {'p99':>7} | {'plan p50':>8} "
-    f"{'p99':>7} | {'pred GF/s':>9} {'mm GF/s':>8} {'ratio':>5} | {'numba GF/s':>10}"
+    f"{'p99':>7} | {'pred GF/s':>9} {'mm GF/s':>8} {'ratio':>5}"
 )
 
 FOOTNOTE = (
@@ -237,5 +222,5 @@ def format_row(row: StepTimesRow) -> str:
         f"{row.model:>14} {row.n_candidates:>5} {row.threads:>3} | "
         f"{r.adapt_p50_ms:>9.2f} {r.adapt_p99_ms:>7.2f} | "
         f"{r.plan_p50_ms:>8.2f} {r.plan_p99_ms:>7.2f} | {r.pred_gflops:>9.1f} "
-        f"{r.mm_gflops:>8.1f} {r.ratio:>5.2f} | {r.numba_gflops:>10.1f}"
+        f"{r.mm_gflops:>8.1f} {r.ratio:>5.2f}"
     )

@@ -12,8 +12,9 @@ the installed bundles, ``current`` and ``previous`` symlinks to two of them. ``i
 verifies every file against ``manifest.json`` (sha256 and size, no file missing, none
 added) before anything changes; moves the bundle to ``versions/ID``; switches
 ``current`` with one ``rename`` (atomic: a reader sees the old or the new bundle, never
-neither); warms the Numba cache through the new ``current`` path the service uses; and
-switches back if that fails (``rollback`` warms too). A refused bundle leaves ``current`` as it was.
+neither); runs the controller's start-up work once through the new ``current`` path the
+service uses (``onboard/deploy/check.py``); and switches back if that fails (``rollback``
+checks too). A refused bundle leaves ``current`` as it was.
 
 Exit codes: 0 done; 1 ``verify`` found a difference; 2 refused (one line on stderr).
 """
@@ -30,10 +31,9 @@ import sys
 from pathlib import Path
 
 MANIFEST = "manifest.json"
-CACHE_DIR = "numba-cache"
 UNIT_FILE = "systemd/roach-run.service"
-IGNORED_DIRS = {CACHE_DIR, "__pycache__"}
-"""Written on the target after activation (the warmed cache, bytecode): not checked."""
+IGNORED_DIRS = {"__pycache__"}
+"""Written on the target after activation (bytecode): not checked."""
 
 
 class Refused(Exception):
@@ -102,28 +102,22 @@ def active(root: Path, name: str = "current") -> str | None:
     return Path(os.readlink(link)).name if link.is_symlink() else None
 
 
-def warm(root: Path, manifest: dict, python: str) -> None:
-    """Compiles the controller's kernels into ``ROOT/numba-cache`` through the path the
-    service imports them from (``current/code``), so its first control step loads them
-    instead. Numba keys its cache by that path and each source file's size and time,
-    which the copy keeps, so a bundle whose code did not change warms in seconds."""
+def check(root: Path, manifest: dict, python: str) -> None:
+    """Runs the controller's start-up work (load the model and the config, adapt, plan)
+    once with the robot's Python through the path the service imports the code from
+    (``current/code``); Refused with its last line if it fails."""
     cur = root / "current"
-    env = {
-        **os.environ,
-        "PYTHONPATH": str(cur / "code"),
-        "NUMBA_CACHE_DIR": str(root / CACHE_DIR),
-        "PYTHONDONTWRITEBYTECODE": "1",
-    }
-    cmd = [python, "-m", "onboard.deploy.warm", "--model", str(cur / manifest["model"])]
+    env = {**os.environ, "PYTHONPATH": str(cur / "code"), "PYTHONDONTWRITEBYTECODE": "1"}
+    cmd = [python, "-m", "onboard.deploy.check", "--model", str(cur / manifest["model"])]
     if manifest.get("config"):
         cmd += ["--config", str(cur / manifest["config"])]
     try:
         res = subprocess.run(cmd, env=env, cwd=str(cur), capture_output=True, text=True)
     except OSError as exc:
-        raise Refused(f"cannot run {python!r} to warm the Numba cache: {exc}") from None
+        raise Refused(f"cannot run {python!r} to check the bundle: {exc}") from None
     if res.returncode != 0:
         last = (res.stderr.strip().splitlines() or ["no output"])[-1]
-        raise Refused(f"warming the Numba cache failed: {last}")
+        raise Refused(f"the bundle does not run here: {last}")
 
 
 def install(root: Path, bundle: Path, python: str, systemd_dir: str | None) -> str:
@@ -140,7 +134,7 @@ def install(root: Path, bundle: Path, python: str, systemd_dir: str | None) -> s
     old = active(root)
     switch(root / "current", f"versions/{bundle_id}")
     try:
-        warm(root, manifest, python)
+        check(root, manifest, python)
     except Refused:
         if old is not None:
             switch(root / "current", f"versions/{old}")
@@ -161,7 +155,7 @@ def rollback(root: Path, python: str) -> str:
     manifest = verify_bundle(root / "versions" / prev)
     switch(root / "current", f"versions/{prev}")
     try:
-        warm(root, manifest, python)
+        check(root, manifest, python)
     except Refused:
         if cur is not None:
             switch(root / "current", f"versions/{cur}")

@@ -3,9 +3,8 @@
 ``Type=notify``: the service is up once ``roach run`` says ``READY=1`` (motors started),
 and ``WatchdogSec=`` is fed from the control loop (onboard/notify.py), so a loop that
 hangs is killed and, with ``Restart=on-failure``, started again. It runs as a dedicated
-user in the ``dialout`` group (the serial device), imports the code through the
-``current`` link, and loads the kernels from the Numba cache that activation warmed
-(``ROOT/numba-cache``).
+user in the ``dialout`` group (the serial device) and imports the code through the
+``current`` link.
 """
 
 from __future__ import annotations
@@ -58,7 +57,6 @@ SupplementaryGroups=dialout
 StateDirectory=roach
 WorkingDirectory=/var/lib/roach
 Environment=PYTHONPATH={cur}/code
-Environment=NUMBA_CACHE_DIR={s.root.rstrip("/")}/numba-cache
 Environment=PYTHONDONTWRITEBYTECODE=1
 Environment=PYTHONUNBUFFERED=1
 

@@ -1,7 +1,8 @@
 """`roach deploy` to a local folder and to a real `sshd` on 127.0.0.1 (throwaway host
 key, client key and known_hosts): copied, verified, activated, rolled back; a tampered
-or incomplete bundle refused with the active bundle unchanged; a host whose key does
-not match refused; the systemd unit passes `systemd-analyze verify`."""
+or incomplete bundle, or one the robot's Python cannot run, refused with the active
+bundle unchanged; a host whose key does not match refused; the systemd unit passes
+`systemd-analyze verify`."""
 
 from __future__ import annotations
 
@@ -30,8 +31,7 @@ SSHD = shutil.which("sshd") or ("/usr/sbin/sshd" if Path("/usr/sbin/sshd").exist
 
 @pytest.fixture(scope="module")
 def robot_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """One deployment folder for the module's deploys: Numba keys its cache by the path the
-    code is imported from, so only the first deploy compiles the kernels."""
+    """One deployment folder for the module's deploys."""
     return tmp_path_factory.mktemp("deploy") / "robot"
 
 
@@ -58,11 +58,13 @@ def _one_error_line(res: subprocess.CompletedProcess[str]) -> str:
 
 def _tampered_bundle(tmp: Path, root: str, how: str) -> Path:
     """A bundle as `roach deploy` builds it, then changed: one byte of a code file, or a
-    model file missing (as a cut copy leaves it)."""
+    model file missing (as a cut copy leaves it); ``intact`` leaves it as built."""
     out = tmp / f"bundle-{how}"
     bundle = build_bundle(
         out, [Path("models/grbal.onnx")], _config(tmp, 77), UnitSettings(root, sys.executable)
     )
+    if how == "intact":
+        return bundle
     if how == "tampered":
         f = bundle / "code" / "onboard" / "planner.py"
         f.write_text(f.read_text().replace("random", "rAndom", 1))
@@ -71,27 +73,30 @@ def _tampered_bundle(tmp: Path, root: str, how: str) -> Path:
     return bundle
 
 
-def _install(target: Target, bundle: Path) -> subprocess.CompletedProcess[str]:
-    """What `roach deploy` runs once the copy is in: the bundle's own activate.py."""
+def _install(
+    target: Target, bundle: Path, python: str = sys.executable
+) -> subprocess.CompletedProcess[str]:
+    """What `roach deploy` runs once the copy is in: the bundle's own activate.py, which
+    runs the bundle with ``python``."""
     target.copy_in(bundle, f"{target.root}/incoming")
     b = f"{target.root}/incoming/{bundle.name}"
     return target.run(
         [sys.executable, f"{b}/activate.py", "install", "--root", target.root, "--bundle", b,
-         "--python", sys.executable],
+         "--python", python],
     )  # fmt: skip
 
 
 def test_local_folder_deploy_verify_rollback_and_refusals(robot_root: Path, tmp_path: Path) -> None:
     """Two deploys to a folder: each verified and activated, the first kept as previous;
     --verify passes, then names a changed file (exit 1); --rollback switches back; a
-    tampered and an incomplete bundle are refused (exit 2) and `current` stays."""
+    tampered and an incomplete bundle, and one whose start-up check fails on the robot's
+    Python, are refused (exit 2) and `current` stays."""
     root = robot_root
     first = _deploy(str(root), "--config", str(_config(tmp_path, 50)))
     print(first.stdout)
     assert first.returncode == 0, first.stderr
     a = _current(root)
     assert f"activated {a}" in first.stdout
-    assert list((root / "numba-cache").rglob("*.nbi")), "the Numba cache was not warmed"
     manifest = json.loads((root / "current" / "manifest.json").read_text())
     assert manifest["models"]["models/grbal.onnx"]["algorithm"] == "grbal"
     assert manifest["code_version"]["package"] and len(manifest["files"]) > 40
@@ -123,6 +128,15 @@ def test_local_folder_deploy_verify_rollback_and_refusals(robot_root: Path, tmp_
         assert res.returncode == 2 and says in res.stderr
         assert len(res.stderr.strip().splitlines()) == 1
         assert _current(root) == a
+    no_numpy = tmp_path / "python-without-numpy"
+    no_numpy.write_text(
+        "#!/bin/sh\necho \"ModuleNotFoundError: No module named 'numpy'\" >&2\nexit 1\n"
+    )
+    no_numpy.chmod(0o755)
+    res = _install(target, _tampered_bundle(tmp_path, str(root), "intact"), str(no_numpy))
+    print(res.stderr.strip())
+    assert res.returncode == 2 and "does not run here: ModuleNotFoundError" in res.stderr
+    assert _current(root) == a
     assert _deploy(str(root), "--verify").returncode == 0
     env = {"PATH": "/usr/bin:/bin", "PYTHONPATH": str(root / "current" / "code")}
     cli = subprocess.run([sys.executable, "-m", "tools.cli", "run", "--help"], cwd="/", env=env,
@@ -237,7 +251,7 @@ def test_ssh_host_with_another_key_is_refused(sshd: Sshd, tmp_path: Path) -> Non
 
 def test_systemd_unit_passes_systemd_analyze_verify(tmp_path: Path) -> None:
     """The unit `roach deploy` installs: Type=notify, WatchdogSec, Restart=on-failure, the
-    serial device, NUMBA_CACHE_DIR, a user in dialout; `systemd-analyze verify` is clean."""
+    serial device, a user in dialout; `systemd-analyze verify` is clean."""
     analyze = shutil.which("systemd-analyze")
     if analyze is None:
         if os.environ.get("CI"):
@@ -245,8 +259,7 @@ def test_systemd_unit_passes_systemd_analyze_verify(tmp_path: Path) -> None:
         pytest.skip("systemd-analyze is not installed (apt-get install systemd)")
     text = unit_text(UnitSettings(root=str(tmp_path / "robot"), python=sys.executable))
     for line in ("Type=notify", "WatchdogSec=2", "Restart=on-failure", "User=roach",
-                 "SupplementaryGroups=dialout", f"NUMBA_CACHE_DIR={tmp_path}/robot/numba-cache",
-                 "--port /dev/ttyAMA0"):  # fmt: skip
+                 "SupplementaryGroups=dialout", "--port /dev/ttyAMA0"):  # fmt: skip
         assert line in text
     unit = tmp_path / "roach-run.service"
     unit.write_text(text)

@@ -1,6 +1,7 @@
 """The robot's install (the `onboard` extra alone): the robot's commands run, every other
 command ends in one line naming the extra to install (tests/tools/onboard_only.py hides
-the other extras' packages; `make test-hardware` builds a real such venv)."""
+the other extras' packages; `make test-hardware` builds a real such venv), and `roach
+run` imports no compiler or training package."""
 
 from __future__ import annotations
 
@@ -55,6 +56,29 @@ def test_run_works_on_the_robot_install(tmp_path) -> None:
         )  # fmt: skip
     assert res.returncode == 0, res.stderr
     assert "roach run: 10 ticks" in res.stdout and "events: none" in res.stdout
+
+
+NOT_ONBOARD = ("numba", "llvmlite", "torch", "scipy", "mujoco", "matplotlib")
+"""Packages a control tick does not need (Numba and its LLVM alone map about 100 MB)."""
+RUN_THEN_LIST = (
+    "import sys; from tools.cli import main; code = main(sys.argv[1:]);"
+    f"print('imported:', [m for m in {NOT_ONBOARD!r} if m in sys.modules]); sys.exit(code)"
+)
+"""`roach ARGS` in this process, then the names of NOT_ONBOARD it imported."""
+
+
+def test_run_imports_no_jit_compiler_or_training_package(tmp_path) -> None:
+    """A short lockstep `roach run` with the shipped model (the real command, in a fresh
+    interpreter) leaves none of NOT_ONBOARD in sys.modules."""
+    with fake_robot("--clock", "lockstep") as (_s, pty):
+        res = subprocess.run(
+            [sys.executable, "-c", RUN_THEN_LIST, "run", "--port", pty, "--lockstep",
+             "--model", str(SHIPPED_GRBAL), "--steps", "5", "--log", str(tmp_path / "r.mcap"),
+             "--quiet"],
+            cwd=REPO, capture_output=True, text=True, timeout=120, env=ENV,
+        )  # fmt: skip
+    assert res.returncode == 0, res.stderr
+    assert "roach run: 5 ticks" in res.stdout and "imported: []" in res.stdout, res.stdout
 
 
 def test_collect_and_hil_work_on_the_robot_install(tmp_path) -> None:

@@ -57,8 +57,8 @@ def _controller(
     )
     adapter = Adapter(model, "grbal")
     objective = Objective(model, PLANNER, TaskConfig())
-    # As `roach run` does: compile the kernels before the robot moves, so a cold JIT cache
-    # in the first tick does not trip the board's watchdog.
+    # As `roach run` does: run every step once before the robot moves, so the first tick
+    # costs what every tick costs.
     warm_up(model, adapter, objective, ControllerConfig(planner=PLANNER))
     log = TickLogWriter(tmp_path / "run.mcap", sync_every_s=0.5)
     return Controller(

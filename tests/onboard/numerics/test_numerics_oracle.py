@@ -11,27 +11,35 @@ import torch
 from onboard_fixtures import random_model_arrays, write_random_model
 
 from onboard import kernels
-from onboard.model import load_model
+from onboard.adaptation import Adapter
+from onboard.model import load_model, model_from_arrays
 from onboard.rollout import Rollout, fold_normalisation
+from onboard.sgd_blas import BlasSgd
 
 
 @pytest.mark.parametrize("hidden", [(32, 32), (64, 48, 40), (500, 500)])
-def test_numba_and_blas_forward_match_onnxruntime(tmp_path: Path, hidden: tuple[int, ...]) -> None:
-    """Numba and BLAS forwards equal onnxruntime's delta_norm on random batches (<= 1e-5)."""
+def test_plain_and_planning_forward_match_onnxruntime(
+    tmp_path: Path, hidden: tuple[int, ...]
+) -> None:
+    """The plain forward and the planning forward (biases folded into the products) equal
+    onnxruntime's delta_norm on random batches (<= 1e-5)."""
     path = write_random_model(tmp_path / "m.onnx", hidden=hidden, seed=3)
     model = load_model(path)
     sess = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
     rng = np.random.default_rng(1)
+    weights = kernels.augment([w.T for w in model.weights], model.biases)
     for n in (1, 7, 256):
         x = (model.input_mean + model.input_std * rng.standard_normal((n, 24))).astype(np.float32)
         (ref,) = sess.run(["delta_norm"], {"x": x})
         ours = model.predict_delta_norm(x)
         assert np.max(np.abs(ours - ref)) <= 1e-5
-        xn = model.normalise_input(x)
-        bufs = [np.empty((n, w), np.float32) for w in hidden]
+        xn = np.ones((n, 25), np.float32)
+        xn[:, :24] = model.normalise_input(x)
+        hidden_bufs, zeros = kernels.forward_buffers(model.dims, n)
         out = np.empty((n, 24), np.float32)
-        kernels.forward_blas(xn, [w.T for w in model.weights], model.biases, bufs, out)
+        kernels.forward_blas(xn, weights, hidden_bufs, out, zeros)
         assert np.max(np.abs(out - ref)) <= 1e-5
+        assert all(np.all(b[:, -1] == 1.0) for b in hidden_bufs)  # the bias inputs stay 1
 
 
 def test_rollout_first_step_matches_onnxruntime_delta(tmp_path: Path) -> None:
@@ -43,7 +51,7 @@ def test_rollout_first_step_matches_onnxruntime_delta(tmp_path: Path) -> None:
     state = (rng.standard_normal(24)).astype(np.float32)
     actions = rng.uniform(2, 9, (50, 2, 2)).astype(np.float32)
     ro = Rollout(model, 50, 2)
-    states = ro.predict(*fold_normalisation(model, model.theta), state, actions)
+    states = ro.predict(fold_normalisation(model, model.theta), state, actions)
     x = np.concatenate([np.repeat(state[None, 2:], 50, 0), actions[:, 0]], axis=1)
     (delta,) = sess.run(["delta"], {"x": x.astype(np.float32)})
     assert np.max(np.abs((states[:, 1] - states[:, 0]) - delta)) <= 1e-5
@@ -74,9 +82,14 @@ def _torch_step(
     return float(loss.detach()), g, new
 
 
-@pytest.mark.parametrize(("hidden", "n"), [((32, 32), 16), ((64, 48, 40), 5), ((500, 500), 23)])
-def test_numba_gradient_and_sgd_step_match_pytorch(hidden: tuple[int, ...], n: int) -> None:
-    """Numba loss, gradient and one-step update equal PyTorch autograd (<= 1e-4 relative)."""
+@pytest.mark.parametrize(
+    ("hidden", "max_rows", "n"),
+    [((32, 32), 16, 16), ((64, 48, 40), 8, 5), ((128, 128), 32, 32), ((500, 500), 23, 23),
+     ((64,), 8, 5)],
+)  # fmt: skip
+def test_sgd_step_matches_pytorch(hidden: tuple[int, ...], max_rows: int, n: int) -> None:
+    """The adaptation step's losses, gradient and one-step update (onboard/sgd_blas.py, on
+    n of its max_rows rows) equal PyTorch autograd's (<= 1e-4 relative)."""
     weights, biases, _ = random_model_arrays(hidden, seed=5)
     dims = kernels.layer_dims(weights)
     theta = kernels.pack_params(weights, biases)
@@ -84,27 +97,44 @@ def test_numba_gradient_and_sgd_step_match_pytorch(hidden: tuple[int, ...], n: i
     xn = rng.standard_normal((n, 24)).astype(np.float32)
     tn = rng.standard_normal((n, 24)).astype(np.float32)
     lr = 0.05
-    n_acts, n_g = kernels.work_sizes(dims, n)
-    grad = np.empty_like(theta)
-    out = np.empty((n, 24), np.float32)
-    bufs = (np.empty(n_acts, np.float32), np.empty(n_g, np.float32), np.empty(n_g, np.float32))
-    loss = kernels.loss_and_grad_nb(theta, dims, xn, tn, grad, out, *bufs)
+    grad, theta_out = np.empty_like(theta), np.empty_like(theta)
+    before, after = BlasSgd(dims, max_rows).sgd_step(theta, xn, tn, lr, theta_out, grad)
     t_loss, t_grads, t_new = _torch_step(weights, biases, xn, tn, lr)
-    assert loss == pytest.approx(t_loss, rel=1e-5)
+    assert before == pytest.approx(t_loss, rel=1e-5)
     ref_grad = np.concatenate([g.ravel() for g in t_grads])
     scale = np.max(np.abs(ref_grad))
     assert np.max(np.abs(grad - ref_grad)) <= 1e-4 * scale
-    theta_out = np.empty_like(theta)
-    before, after = kernels.sgd_step_nb(theta, dims, xn, tn, lr, theta_out, grad, out, *bufs)
     ref_new = np.concatenate([p.ravel() for p in t_new])
-    assert before == pytest.approx(t_loss, rel=1e-5)
     assert np.max(np.abs(theta_out - ref_new)) <= 1e-4 * np.max(np.abs(ref_new))
     # Per-parameter relative check where the step is not negligible.
     step_ref = ref_new - theta.astype(np.float64)
     step = theta_out.astype(np.float64) - theta.astype(np.float64)
     big = np.abs(step_ref) > 1e-3 * np.max(np.abs(step_ref))
     assert np.max(np.abs(step[big] - step_ref[big]) / np.abs(step_ref[big])) <= 1e-2
+    w_new, b_new = kernels.param_views(ref_new.astype(np.float32), dims)
+    assert after == pytest.approx(_torch_step(list(w_new), list(b_new), xn, tn, lr)[0], rel=1e-5)
     assert after < before
+
+
+def test_adapter_step_matches_pytorch() -> None:
+    """Adapter.adapt (grbal) on a window ends at the parameters one PyTorch SGD step gives
+    from the meta-learned ones, and reports the same losses."""
+    weights, biases, norm = random_model_arrays((128, 128), seed=2)
+    model = model_from_arrays(weights, biases, norm, M=16, inner_lr=0.01)
+    rng = np.random.default_rng(5)
+    states = rng.standard_normal((17, 24))
+    actions = rng.uniform(2.0, 9.0, (16, 2))
+    adapter = Adapter(model, "grbal", M=16, inner_lr=0.01)
+    res = adapter.adapt(states, actions)
+    x = np.concatenate([states[:-1, 2:], actions], axis=1)
+    xn = ((x - model.input_mean.astype(np.float64)) / model.input_std).astype(np.float32)
+    tn = ((states[1:] - states[:-1] - model.delta_mean) / model.delta_std).astype(np.float32)
+    before, _, new = _torch_step(weights, biases, xn, tn, 0.01)
+    w_new, b_new = new[0::2], new[1::2]
+    assert res.stepped and not res.fallback
+    assert res.loss_before == pytest.approx(before, rel=1e-5)
+    assert res.loss_after == pytest.approx(_torch_step(w_new, b_new, xn, tn, 0.01)[0], rel=1e-5)
+    np.testing.assert_allclose(adapter.params, kernels.pack_params(w_new, b_new), rtol=0, atol=1e-6)
 
 
 def test_relu_gradient_is_zero_for_inactive_units() -> None:
@@ -117,11 +147,7 @@ def test_relu_gradient_is_zero_for_inactive_units() -> None:
     n = 9
     xn = rng.standard_normal((n, 24)).astype(np.float32)
     tn = rng.standard_normal((n, 24)).astype(np.float32)
-    n_acts, n_g = kernels.work_sizes(dims, n)
     grad = np.empty_like(theta)
-    kernels.loss_and_grad_nb(
-        theta, dims, xn, tn, grad, np.empty((n, 24), np.float32),
-        np.empty(n_acts, np.float32), np.empty(n_g, np.float32), np.empty(n_g, np.float32),
-    )  # fmt: skip
+    BlasSgd(dims, n).sgd_step(theta, xn, tn, 0.01, np.empty_like(theta), grad)
     gw, gb = kernels.param_views(grad, dims)
     assert np.all(gw[0][3] == 0.0) and gb[0][3] == 0.0

@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 
-from onboard.tasks import TASKS, TaskConfig, make_task, path_points
+from onboard.tasks import TASKS, Task, TaskConfig, make_task, path_points
 from robot_contract.errors import ConfigError
 
 
@@ -119,3 +119,107 @@ def test_path_runs_on_past_its_end() -> None:
     assert pt.distance_m == pytest.approx(0.0, abs=1e-9)
     assert pt.progress_m == pytest.approx(7.0)
     assert task.metrics().progress_fraction == 1.0
+
+
+def _reference_nearest(
+    task: Task, px: float, py: float, lo: int, hi: int
+) -> tuple[float, float, int]:
+    """The projection as a plain loop over the window's segments (float64 scalars), on the
+    task's own segment table (x0, y0, dx, dy, length)."""
+    best, best_s, best_i = math.inf, math.nan, lo
+    last = len(task._seg) - 1
+    for i in range(lo, hi):
+        x0, y0, dx, dy, ln = (float(v) for v in task._seg[i])
+        t = 0.0
+        if ln > 0.0:
+            t = ((px - x0) * dx + (py - y0) * dy) / (ln * ln)
+            t = max(t, 0.0) if i == last else min(max(t, 0.0), 1.0)
+        qx, qy = x0 + t * dx - px, y0 + t * dy - py
+        d2 = qx * qx + qy * qy
+        if d2 < best:
+            best, best_s, best_i = d2, float(task.seg_s0[i]) + t * ln, i
+    return best, best_s, best_i
+
+
+def _reference_cost(task: Task, ps: np.ndarray) -> np.ndarray:
+    """The module docstring's cost, one candidate, step and segment at a time, in the
+    window and from the progress the task's last ``cost`` call used."""
+    lo, hi = task._window()
+    s_now = task.progress_m
+    c, out = task.cfg, np.empty(len(ps))
+    for j in range(len(ps)):
+        total, s_prev = 0.0, s_now
+        for k in range(1, ps.shape[1]):
+            d2, s_k, i = _reference_nearest(task, float(ps[j, k, 0]), float(ps[j, k, 1]), lo, hi)
+            yaw = math.atan2(float(ps[j, k, 11]), float(ps[j, k, 10]))
+            e = (yaw - float(task._seg_heading[i]) + math.pi) % (2.0 * math.pi) - math.pi
+            dist, back = math.sqrt(d2), s_prev - s_k
+            total += c.w_distance * dist + c.w_progress * back + c.w_heading * abs(e)
+            s_prev = s_k
+        out[j] = total if math.isfinite(total) else math.inf
+    return out
+
+
+def _random_problem(name: str, seed: int) -> tuple[Task, np.ndarray]:
+    """A task tracked to a random point of its path and 200 random 5-step trajectories
+    around it (float32, as the rollout predicts them)."""
+    rng = np.random.default_rng(seed)
+    task = make_task(TaskConfig(name=name), _state(*rng.uniform(-2, 2, 2), rng.uniform(-3, 3)))
+    upto = int(rng.integers(0, len(task.points)))
+    for p in task.points[: upto + 1 : 2]:
+        task.track(_state(float(p[0]), float(p[1]), 0.0))
+    here = task.points[upto] + rng.normal(0.0, 0.03, 2)
+    ps = np.zeros((200, 6, 24), np.float32)
+    ps[:, 0] = _state(float(here[0]), float(here[1]), rng.uniform(-3, 3))
+    steps = rng.normal(0.0, 0.04, (200, 5, 2)) + rng.normal(0.0, 0.02, 2)
+    ps[:, 1:, :2] = here + np.cumsum(steps, axis=1)
+    yaw = rng.uniform(-math.pi, math.pi, (200, 5))
+    ps[:, 1:, 10], ps[:, 1:, 11] = np.cos(yaw), np.sin(yaw)
+    return task, ps
+
+
+@pytest.mark.parametrize("name", TASKS)
+def test_cost_picks_the_plans_a_scalar_loop_picks(name: str) -> None:
+    """On random problems the vectorised cost equals the scalar loop to float32 rounding of
+    the heading (atan2 in the states' float32) and ranks the candidates alike: the same
+    best and the same 50 best; with headings whose atan2 is exact it is bit for bit."""
+    for seed in range(4):
+        task, ps = _random_problem(name, seed)
+        got = task.cost(ps)
+        ref = _reference_cost(task, ps)
+        np.testing.assert_allclose(got, ref, rtol=0, atol=2e-5)
+        assert np.argmin(got) == np.argmin(ref)
+        assert set(np.argsort(got)[:50]) == set(np.argsort(ref)[:50])
+        ps[:, 1:, 10], ps[:, 1:, 11] = 1.0, 0.0  # heading 0 exactly
+        got = task.cost(ps)
+        assert np.array_equal(got, _reference_cost(task, ps))
+
+
+@pytest.mark.parametrize("name", TASKS)
+def test_tracking_projects_as_a_scalar_loop_does(name: str) -> None:
+    """Distance, progress and heading error of tracked states equal the scalar loop's bit
+    for bit, a non-finite state included (distance inf, progress NaN, window unmoved)."""
+    task, ps = _random_problem(name, 7)
+    for state in [ps[0, 0].astype(np.float64), *ps[:20, 3].astype(np.float64)]:
+        lo, hi = task._window()
+        d2, s, i = _reference_nearest(task, float(state[0]), float(state[1]), lo, hi)
+        yaw = math.atan2(state[11], state[10])
+        e = abs((yaw - float(task._seg_heading[i]) + math.pi) % (2.0 * math.pi) - math.pi)
+        pt = task.track(state)
+        assert (pt.distance_m, pt.progress_m, pt.heading_error_rad) == (math.sqrt(d2), s, e)
+    before = task.progress_m
+    pt = task.track(_state(math.nan, 0.0, 0.0))
+    assert pt.distance_m == math.inf and math.isnan(pt.progress_m)
+    assert task.progress_m == before
+
+
+def test_non_finite_trajectories_cost_inf() -> None:
+    """A trajectory with a NaN or infinite position or a NaN heading costs inf; the others
+    cost what the scalar loop gives."""
+    task, ps = _random_problem("circle", 3)
+    ps[1, 2, 0] = np.nan
+    ps[2, 4, 1] = np.inf
+    ps[3, 1, 10] = np.nan
+    got = task.cost(ps)
+    assert np.all(got[1:4] == np.inf) and np.all(np.isfinite(got[4:]))
+    np.testing.assert_allclose(got, _reference_cost(task, ps), rtol=0, atol=2e-5)

@@ -1,17 +1,17 @@
-"""Compiles the controller's Numba kernels into ``NUMBA_CACHE_DIR`` (run on the robot at
-activation by ``activate.py``): ``python -m onboard.deploy.warm --model M [--config C]``.
+"""Runs the controller's start-up work once on the robot before a bundle goes live (run at
+activation by ``activate.py``): ``python -m onboard.deploy.check --model M [--config C]``.
 
 The same work ``roach run`` does before the robot moves (onboard/warmup.py) plus the
-task's tracking, through the import path the service uses, so the service's first
-control step loads compiled code from the cache instead of compiling.
+task's tracking, through the import path the service uses and with the robot's Python:
+the config and the model load and pass their checks, and an adaptation step and two plans
+run. A bundle that cannot do that here (a package missing, a model this code refuses) is
+switched back before the service runs it.
 """
 
 from __future__ import annotations
 
 import argparse
-import os
 import sys
-from pathlib import Path
 
 import numpy as np
 
@@ -24,13 +24,10 @@ from robot_contract.errors import RoachError
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m onboard.deploy.warm")
+    parser = argparse.ArgumentParser(prog="python -m onboard.deploy.check")
     parser.add_argument("--model", required=True)
     parser.add_argument("--config")
     args = parser.parse_args(argv)
-    # Group-writable: the service user (in the cache folder's group) must be able to
-    # write there too, or Numba will not use the folder (docs/deploy.md).
-    os.umask(0o002)
     try:
         cfg = load_config(args.config)
         model = load_controller_model(args.model, cfg)
@@ -44,9 +41,7 @@ def main(argv: list[str] | None = None) -> int:
     state = np.zeros(24)
     state[10] = 1.0  # cos of yaw: a valid heading
     objective.track(state)
-    cache = os.environ.get("NUMBA_CACHE_DIR")
-    n = sum(1 for _ in Path(cache).rglob("*.nbi")) if cache else 0
-    print(f"warmed: {n} kernel index files in {cache or 'no cache directory'}")
+    print(f"checked: {args.model} loads, adapts and plans here")
     return 0
 
 
