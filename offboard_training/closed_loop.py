@@ -691,10 +691,7 @@ class Comparison:
 
 
 def _label(case: EvalCase) -> str:
-    if case.name:
-        return case.name
-    step = "" if case.inner_lr is None else f":{case.inner_lr:g}"
-    return f"{Path(case.model).stem}:{case.mode}{step}"
+    return case.name or controller_label(case.model, case.mode, case.inner_lr)
 
 
 def compare(scores: Iterable[EpisodeScore], a: str, b: str) -> list[Comparison]:

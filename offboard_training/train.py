@@ -74,8 +74,7 @@ def train(
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     M, K = config.M, config.K
-    span = M + K + config.inner_steps - 1
-    """Transitions one meta-training example covers."""
+    span = M + K + config.inner_steps - 1  # transitions one meta-training example covers
 
     # ---- split by episode, normalise once over the training split
     train_idx, val_idx = split_by_episode(len(episodes), config.val_fraction, config.seed)
@@ -142,7 +141,7 @@ def train(
         val_mse = transition_mse(params, va)
         score = val.after if config.algo == "grbal" else val_mse
         if config.algo == "grbal" and config.inner_steps > 1:
-            score = _kept_steps_error(params, va, kept_val_windows, config)
+            score = _kept_steps_error(params, va, kept_val_windows, span, config)
         row = {
             "epoch": epoch,
             "lr": opt.param_groups[0]["lr"],
@@ -204,12 +203,17 @@ def train(
 
 
 def _kept_steps_error(
-    params: Params, data: Transitions, starts: np.ndarray, config: TrainConfig, chunk: int = 256
+    params: Params,
+    data: Transitions,
+    starts: np.ndarray,
+    span: int,
+    config: TrainConfig,
+    chunk: int = 256,
 ) -> float:
-    """Mean ``kept_steps_future_loss`` over the validation windows at ``starts``."""
+    """Mean ``kept_steps_future_loss`` over the ``span``-long validation windows at
+    ``starts``."""
     detached = {k: v.detach() for k, v in params.items()}
     fn = vmap(kept_steps_future_loss, in_dims=(None, 0, 0, None, None, None))
-    span = config.M + config.K + config.inner_steps - 1
     total = 0.0
     with torch.no_grad():
         for i in range(0, len(starts), chunk):
