@@ -54,12 +54,13 @@ bench: $(VENV)/.stamp-dev
 	$(VENV)/bin/roach bench all
 
 # Retrains the shipped models (5 min on 2 cores); at the commit that ships them the files
-# come out bit for bit the same. models-check retrains into runs/ and compares.
+# come out bit for bit the same. models-check retrains into runs/ and compares (the same
+# work folder as models: the data folder it names is recorded in the files).
 models: $(VENV)/.stamp-dev
 	$(VENV)/bin/roach train-all --out models --seed 0
 
 models-check: $(VENV)/.stamp-dev
-	$(VENV)/bin/roach train-all --out runs/models-check --seed 0 --work runs/models-check-work
+	$(VENV)/bin/roach train-all --out runs/models-check --seed 0
 	cmp models/mb.onnx runs/models-check/mb.onnx && cmp models/grbal.onnx runs/models-check/grbal.onnx
 	@echo "models/ reproduced bit for bit"
 
