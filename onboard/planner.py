@@ -41,7 +41,7 @@ class PlannerConfig:
 
     kind: str = "random"
     """``random`` (random shooting, the published planner) or ``cem``."""
-    n_candidates: int = 1000
+    n_candidates: int = 250
     """Action sequences sampled per iteration (the published robot used 2000)."""
     horizon: int = 5
     """Steps per sequence, including the fixed first step (the command in flight) with

@@ -169,3 +169,79 @@ def onnxruntime_plan(
         return traj
 
     return plan
+
+
+def onnxruntime_fed_plan(
+    model: LoadedModel, state: np.ndarray, n: int, horizon: int, threads: int
+) -> StepFn:
+    """The planner's N x H forward passes through onnxruntime with the weights fed as
+    graph inputs, as the controller would have to run it (its weights change every
+    tick, so they cannot be constants that onnxruntime pre-packs at load): one graph for
+    the whole horizon (Slice, Concat, Gemm + Relu per layer, Add per step), the
+    normalisation folded into the first and last layer (onboard/rollout.py), states
+    written into a preallocated [N, (H+1) x 24] buffer through an I/O binding; no cost."""
+    import onnxruntime as ort
+    from onnx import TensorProto, helper
+
+    from onboard.rollout import fold_normalisation
+
+    folded = fold_normalisation(model, model.theta)
+    n_layers = len(folded)
+    dims = [int(d) for d in model.dims]
+    inputs = [
+        helper.make_tensor_value_info("s0", TensorProto.FLOAT, [n, 24]),
+        helper.make_tensor_value_info("a", TensorProto.FLOAT, [n, 2 * horizon]),
+    ]
+    feeds: dict[str, np.ndarray] = {}
+    for i, w in enumerate(folded):
+        inputs.append(helper.make_tensor_value_info(f"w{i}", TensorProto.FLOAT, list(w[:-1].shape)))
+        inputs.append(helper.make_tensor_value_info(f"b{i}", TensorProto.FLOAT, [dims[i + 1]]))
+        feeds[f"w{i}"], feeds[f"b{i}"] = w[:-1], w[-1]
+
+    def const(name: str, v: int) -> TensorProto:
+        return helper.make_tensor(name, TensorProto.INT64, [1], [v])
+
+    inits = [const("two", 2), const("end", 24), const("axis", 1)]
+    nodes = []
+    s = "s0"
+    states = [s]
+    for k in range(horizon):
+        inits += [const(f"a{k}_lo", 2 * k), const(f"a{k}_hi", 2 * k + 2)]
+        nodes += [
+            helper.make_node("Slice", [s, "two", "end", "axis"], [f"s{k}_in"]),
+            helper.make_node("Slice", ["a", f"a{k}_lo", f"a{k}_hi", "axis"], [f"a{k}"]),
+            helper.make_node("Concat", [f"s{k}_in", f"a{k}"], [f"x{k}"], axis=1),
+        ]
+        h = f"x{k}"
+        for i in range(n_layers):
+            nodes.append(helper.make_node("Gemm", [h, f"w{i}", f"b{i}"], [f"x{k}_l{i}"]))
+            h = f"x{k}_l{i}"
+            if i < n_layers - 1:
+                nodes.append(helper.make_node("Relu", [h], [f"x{k}_r{i}"]))
+                h = f"x{k}_r{i}"
+        nodes.append(helper.make_node("Add", [s, h], [f"s{k + 1}"]))
+        s = f"s{k + 1}"
+        states.append(s)
+    nodes.append(helper.make_node("Concat", states, ["states"], axis=1))
+    out_info = helper.make_tensor_value_info("states", TensorProto.FLOAT, [n, 24 * (horizon + 1)])
+    graph = helper.make_graph(nodes, "rollout", inputs, [out_info], initializer=inits)
+    proto = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    proto.ir_version = 8
+    opts = ort.SessionOptions()
+    opts.intra_op_num_threads = threads
+    opts.inter_op_num_threads = 1
+    sess = ort.InferenceSession(proto.SerializeToString(), opts, providers=["CPUExecutionProvider"])
+    rng = np.random.default_rng(0)
+    feeds["s0"] = np.ascontiguousarray(np.broadcast_to(np.asarray(state, np.float32), (n, 24)))
+    feeds["a"] = rng.uniform(2.0, 9.0, (n, 2 * horizon)).astype(np.float32)
+    traj = np.empty((n, horizon + 1, 24), np.float32)
+    binding = sess.io_binding()
+    for name, v in feeds.items():
+        binding.bind_cpu_input(name, v)
+    binding.bind_output("states", "cpu", 0, np.float32, [n, 24 * (horizon + 1)], traj.ctypes.data)
+
+    def plan() -> object:
+        sess.run_with_iobinding(binding)
+        return traj
+
+    return plan

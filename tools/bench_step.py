@@ -164,6 +164,8 @@ def measure(config: str, threads: int, steps: int, ref_repeats: int) -> dict[str
     t_numpy = times_ms(bench_reference.numpy_step(*args), ref_repeats, WARMUP)
     ort_plan = bench_reference.onnxruntime_plan(model, state, n, h, threads)
     t_ort = times_ms(ort_plan, ref_repeats, WARMUP)
+    ort_fed = bench_reference.onnxruntime_fed_plan(model, state, n, h, threads)
+    t_ort_fed = times_ms(ort_fed, ref_repeats, WARMUP)
     step_p50 = float(np.median(t_step))
     out = {
         "gflop_per_step": gflop,
@@ -182,6 +184,7 @@ def measure(config: str, threads: int, steps: int, ref_repeats: int) -> dict[str
         "torch_ms": float(np.median(t_torch)),
         "numpy_ms": float(np.median(t_numpy)),
         "onnxruntime_plan_ms": float(np.median(t_ort)),
+        "onnxruntime_fed_plan_ms": float(np.median(t_ort_fed)),
         "n_candidates": n,
         "horizon": h,
         "M": m,
@@ -194,6 +197,9 @@ def measure(config: str, threads: int, steps: int, ref_repeats: int) -> dict[str
     out["torch_over_step"] = out["torch_ms"] / step_p50
     out["numpy_over_step"] = out["numpy_ms"] / step_p50
     out["onnxruntime_over_forward"] = out["onnxruntime_plan_ms"] / out["plan_forward_p50_ms"]
+    out["onnxruntime_fed_over_forward"] = (
+        out["onnxruntime_fed_plan_ms"] / out["plan_forward_p50_ms"]
+    )
     out["fraction_of_matmul"] = out["step_gflops"] / matmul_gflops
     return out
 
@@ -320,12 +326,13 @@ def run_all(steps: int, ref_repeats: int, threads: tuple[int, ...]) -> dict[str,
 _HEADER = (
     f"{'config':>7} {'thr':>3} {'GFLOP':>6} | {'adapt':>6} {'plan':>6} {'step':>6} "
     f"{'p99':>6} | {'mm GF/s':>7} {'limit':>6} {'x lim':>5} | {'torch':>6} {'x':>4} "
-    f"{'numpy':>6} {'x':>4} | {'fwd':>6} {'ort':>6} | load"
+    f"{'numpy':>6} {'x':>4} | {'fwd':>6} {'ort':>6} {'ortfed':>6} | load"
 )
 _FOOTNOTE = (
     "ms, p50 unless p99; GFLOP of the plain algorithm per step; limit = GFLOP / sgemm speed "
     "on the planner's shapes; x lim = step / limit; torch/numpy x = their time / ours; fwd = "
-    "our planner's forward passes, ort = the same through onnxruntime"
+    "our planner's forward passes, ort = the same through onnxruntime (the model's graph, "
+    "weights constant), ortfed = through onnxruntime with the weights fed as inputs"
 )
 
 
@@ -336,7 +343,8 @@ def _row(config: str, t: int, r: dict[str, Any]) -> str:
         f"{r['matmul_gflops']:>7.1f} {r['limit_ms']:>6.2f} {r['step_over_limit']:>5.2f} | "
         f"{r['torch_ms']:>6.2f} {r['torch_over_step']:>4.2f} {r['numpy_ms']:>6.2f} "
         f"{r['numpy_over_step']:>4.2f} | {r['plan_forward_p50_ms']:>6.2f} "
-        f"{r['onnxruntime_plan_ms']:>6.2f} | {r['load_avg'][0]:.2f}"
+        f"{r['onnxruntime_plan_ms']:>6.2f} {r['onnxruntime_fed_plan_ms']:>6.2f} | "
+        f"{r['load_avg'][0]:.2f}"
     )
 
 
