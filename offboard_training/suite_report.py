@@ -15,7 +15,7 @@ from __future__ import annotations
 import json
 import math
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
@@ -336,8 +336,16 @@ def plain_label(scores: Sequence[EpisodeScore]) -> str:
     return ""
 
 
-def header_lines(command: str, scores: Sequence[EpisodeScore], code: str) -> list[str]:
-    """The run's command, models (with their sha256) and code version."""
+def header_lines(
+    command: str,
+    scores: Sequence[EpisodeScore],
+    code: str,
+    *,
+    planner: Mapping[str, Any] | None = None,
+    command_timing: str | None = None,
+) -> list[str]:
+    """The run's command, models (with their sha256), code version and, when the run
+    recorded it, the planner every controller used (``onboard.planner.PlannerConfig``)."""
     import hashlib
 
     models: dict[str, str] = {}
@@ -355,6 +363,18 @@ def header_lines(command: str, scores: Sequence[EpisodeScore], code: str) -> lis
     out.append("Models: " + ", ".join(f"`{m}` (sha256 {h})" for m, h in models.items()) + ".")
     if oracles:
         out.append(f"Oracles: {len(oracles)} files in `{Path(oracles[0]).parent}`.")
+    if planner:
+        kind = planner.get("kind", "?")
+        detail = (
+            f", {planner.get('cem_iters')} iterations, {planner.get('cem_elites')} elites"
+            if kind == "cem"
+            else ""
+        )
+        timing = f", {command_timing} command timing" if command_timing else ""
+        out.append(
+            f"Planner (every controller): `{kind}`, {planner.get('n_candidates')} candidates x "
+            f"{planner.get('horizon')} steps{detail}{timing}, planner seed {planner.get('seed')}."
+        )
     return out
 
 

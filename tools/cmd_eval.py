@@ -10,6 +10,7 @@ its 95 % interval over seeds; ``--json OUT`` writes every episode.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import shlex
 from pathlib import Path
@@ -162,6 +163,8 @@ def run(args: argparse.Namespace) -> int:
             "suite": args.suite or "",
             "conditions": conditions,
             "board": args.board,
+            "planner": dataclasses.asdict(config.planner),
+            "command_timing": config.loop.command_timing,
             "cases": len(cases),
             "summaries": [s.__dict__ for s in summaries],
             "comparisons": [

@@ -155,5 +155,11 @@ def _closed_loop_section(path: Path, out: Path) -> str:
             for c in doc.get("conditions", sorted({s.case.condition for s in scores}))
         ]
     )
-    header = header_lines(doc.get("command", "roach eval"), scores, doc.get("code_version", "?"))
+    header = header_lines(
+        doc.get("command", "roach eval"),
+        scores,
+        doc.get("code_version", "?"),
+        planner=doc.get("planner"),
+        command_timing=doc.get("command_timing"),
+    )
     return suite_markdown(scores, pairs, header, plain_label(scores), out.parent / "img", "img")

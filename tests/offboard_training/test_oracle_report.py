@@ -12,6 +12,7 @@ import pytest
 
 from offboard_training import closed_loop as cl
 from offboard_training import oracle, suite_report
+from onboard.planner import PlannerConfig
 from robot_contract.errors import ConfigError
 
 REPO = Path(__file__).resolve().parents[2]
@@ -68,7 +69,16 @@ def test_eval_runs_the_oracle_and_the_report_normalises_to_it(
     assert proc.returncode == 0, proc.stderr
     doc = json.loads(out.read_text())
     assert doc["command"].startswith("roach eval --model") and doc["code_version"]
+    assert doc["planner"]["n_candidates"] == PlannerConfig().n_candidates
     scores = suite_report.load_scores(out)
+    header = suite_report.header_lines(
+        doc["command"], scores, doc["code_version"], planner=doc["planner"],
+        command_timing=doc["command_timing"],
+    )  # fmt: skip
+    assert header[-1] == (
+        f"Planner (every controller): `random`, {PlannerConfig().n_candidates} candidates x "
+        f"{PlannerConfig().horizon} steps, pipelined command timing, planner seed 0."
+    )
     assert cl.labels(scores) == ["grbal:dyn-eval", "mb:none", "oracle"]
     assert sum(1 for s in scores if cl._label(s.case) == "oracle") == 2  # only where it exists
     assert suite_report.plain_label(scores) == "mb:none"
