@@ -114,6 +114,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0 if argv else 2
     name = argv[0]
     module_name, help_text = SUBCOMMANDS[name]
+    for i, word in enumerate(argv[1:], 1):
+        if "\x00" in word:  # no shell can pass one; a path with it cannot be opened
+            print(f"roach {name}: error: argument {i} contains a NUL byte", file=sys.stderr)
+            return 2
     try:
         module = importlib.import_module(module_name)
     except ModuleNotFoundError as exc:

@@ -275,3 +275,12 @@ def test_fuzzed_command_lines_fail_in_one_line(
     lines = [ln for ln in err.splitlines() if ln.strip() and "warning:" not in ln]
     assert code == 2, (argv, err)
     assert len(lines) == 1 and "Traceback" not in err, (argv, err)
+
+
+def test_a_nul_byte_in_an_argument_is_one_line(capsys: pytest.CaptureFixture[str]) -> None:
+    """A path with a NUL byte (only an in-process caller can pass one) is a one-line
+    error, exit 2, before any file is opened."""
+    argv = ["run", "--model", "", "--config", "\x00", "--port", "/dev/does-not-exist"]
+    code, err = _roach(argv, capsys)
+    assert code == 2
+    assert err.strip() == "roach run: error: argument 4 contains a NUL byte"
