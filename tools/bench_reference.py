@@ -12,6 +12,7 @@ test. Only ``roach bench`` imports this module; torch is imported inside ``torch
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 
@@ -134,13 +135,21 @@ def torch_step(
     return step
 
 
+def _session(proto: bytes, threads: int) -> Any:
+    """An onnxruntime CPU session on ``threads`` intra-op threads (one inter-op)."""
+    import onnxruntime as ort
+
+    opts = ort.SessionOptions()
+    opts.intra_op_num_threads = threads
+    opts.inter_op_num_threads = 1
+    return ort.InferenceSession(proto, opts, providers=["CPUExecutionProvider"])
+
+
 def onnxruntime_plan(
     model: LoadedModel, state: np.ndarray, n: int, horizon: int, threads: int
 ) -> StepFn:
     """The planner's N x H forward passes through onnxruntime (the model's own graph,
     normalisation included), with the state update between steps; no cost."""
-    import onnxruntime as ort
-
     from robot_contract.model_file import build_model_proto
 
     norm = {
@@ -150,10 +159,7 @@ def onnxruntime_plan(
         "delta_std": model.delta_std,
     }
     proto = build_model_proto(list(model.weights), list(model.biases), norm, {})
-    opts = ort.SessionOptions()
-    opts.intra_op_num_threads = threads
-    opts.inter_op_num_threads = 1
-    sess = ort.InferenceSession(proto.SerializeToString(), opts, providers=["CPUExecutionProvider"])
+    sess = _session(proto.SerializeToString(), threads)
     rng = np.random.default_rng(0)
     cand = rng.uniform(2.0, 9.0, (n, horizon, 2)).astype(np.float32)
     traj = np.empty((n, horizon + 1, 24), np.float32)
@@ -180,14 +186,12 @@ def onnxruntime_fed_plan(
     the whole horizon (Slice, Concat, Gemm + Relu per layer, Add per step), the
     normalisation folded into the first and last layer (onboard/rollout.py), states
     written into a preallocated [N, (H+1) x 24] buffer through an I/O binding; no cost."""
-    import onnxruntime as ort
     from onnx import TensorProto, helper
 
     from onboard.rollout import fold_normalisation
 
     folded = fold_normalisation(model, model.theta)
     n_layers = len(folded)
-    dims = [int(d) for d in model.dims]
     inputs = [
         helper.make_tensor_value_info("s0", TensorProto.FLOAT, [n, 24]),
         helper.make_tensor_value_info("a", TensorProto.FLOAT, [n, 2 * horizon]),
@@ -195,7 +199,7 @@ def onnxruntime_fed_plan(
     feeds: dict[str, np.ndarray] = {}
     for i, w in enumerate(folded):
         inputs.append(helper.make_tensor_value_info(f"w{i}", TensorProto.FLOAT, list(w[:-1].shape)))
-        inputs.append(helper.make_tensor_value_info(f"b{i}", TensorProto.FLOAT, [dims[i + 1]]))
+        inputs.append(helper.make_tensor_value_info(f"b{i}", TensorProto.FLOAT, [w.shape[1]]))
         feeds[f"w{i}"], feeds[f"b{i}"] = w[:-1], w[-1]
 
     def const(name: str, v: int) -> TensorProto:
@@ -227,10 +231,7 @@ def onnxruntime_fed_plan(
     graph = helper.make_graph(nodes, "rollout", inputs, [out_info], initializer=inits)
     proto = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
     proto.ir_version = 8
-    opts = ort.SessionOptions()
-    opts.intra_op_num_threads = threads
-    opts.inter_op_num_threads = 1
-    sess = ort.InferenceSession(proto.SerializeToString(), opts, providers=["CPUExecutionProvider"])
+    sess = _session(proto.SerializeToString(), threads)
     rng = np.random.default_rng(0)
     feeds["s0"] = np.ascontiguousarray(np.broadcast_to(np.asarray(state, np.float32), (n, 24)))
     feeds["a"] = rng.uniform(2.0, 9.0, (n, 2 * horizon)).astype(np.float32)

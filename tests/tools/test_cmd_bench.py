@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from tools.cli import main
@@ -80,35 +82,24 @@ def test_roach_bench_step_json_holds_every_key(tmp_path: pytest.TempPathFactory)
 
 
 @pytest.mark.parametrize("hidden", [(16,), (32, 32)])
-def test_onnxruntime_fed_plan_predicts_the_rollouts_states(hidden: tuple[int, ...]) -> None:
+def test_onnxruntime_fed_plan_predicts_the_rollouts_states(
+    hidden: tuple[int, ...], tmp_path: Path
+) -> None:
     """The onnxruntime reference with the weights fed as inputs predicts what the
     controller's rollout predicts for the same candidates (float32 rounding apart)."""
-    import itertools
-
     import numpy as np
+    from cli_helpers import write_random_model
 
-    from onboard.kernels import layer_dims, pack_params
-    from onboard.model import LoadedModel
+    from onboard.model import load_model
     from onboard.rollout import Rollout, fold_normalisation
-    from robot_contract.model_file import ModelMeta
     from tools.bench_reference import onnxruntime_fed_plan
 
-    rng = np.random.default_rng(3)
-    widths = [24, *hidden, 24]
-    ws = [rng.normal(0, 0.3, (o, i)).astype(np.float32) for i, o in itertools.pairwise(widths)]
-    bs = [rng.normal(0, 0.1, o).astype(np.float32) for o in widths[1:]]
-    norm = [rng.uniform(0.5, 2.0, 24).astype(np.float32) for _ in range(4)]
-    theta = pack_params(ws, bs)
-    model = LoadedModel(
-        meta=ModelMeta.__new__(ModelMeta), weights=tuple(ws), biases=tuple(bs),
-        input_mean=norm[0] - 1.0, input_std=norm[1], delta_mean=(norm[2] - 1.0) * 0.1,
-        delta_std=norm[3] * 0.1, path="test", theta=theta, dims=layer_dims(ws),
-    )  # fmt: skip
+    model = load_model(write_random_model(tmp_path / "m.onnx", hidden=hidden, seed=3))
     n, h = 40, 4
-    state = rng.normal(0, 1, 24).astype(np.float32)
+    state = np.random.default_rng(3).normal(0, 1, 24).astype(np.float32)
     got = np.asarray(onnxruntime_fed_plan(model, state, n, h, 1)())
     actions = np.random.default_rng(0).uniform(2.0, 9.0, (n, 2 * h)).astype(np.float32)
     rollout = Rollout(model, n, h)
-    want = rollout.predict(fold_normalisation(model, theta), state, actions.reshape(n, h, 2))
+    want = rollout.predict(fold_normalisation(model, model.theta), state, actions.reshape(n, h, 2))
     assert got.shape == want.shape == (n, h + 1, 24)
     np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-4)
