@@ -41,9 +41,9 @@ class PlannerConfig:
 
     kind: str = "random"
     """``random`` (random shooting, the published planner) or ``cem``."""
-    n_candidates: int = 250
+    n_candidates: int = 166
     """Action sequences sampled per iteration (the published robot used 2000)."""
-    horizon: int = 5
+    horizon: int = 7
     """Steps per sequence, including the fixed first step (the command in flight) with
     pipelined command timing, which needs >= 2."""
     cem_iters: int = 3
