@@ -244,10 +244,11 @@ def test_model_without_checksum_loads_with_a_warning(tmp_path: Path) -> None:
 
 
 def test_configuration_too_slow_for_the_period_is_refused_at_start(tmp_path: Path) -> None:
-    """100,000 candidates on the realtime fake: the warm-up step time does not fit the
-    period; exit 2, one line saying what to reduce, the motors never started."""
+    """100,000 candidates x 5 steps (inside the memory budget) on the realtime fake: the
+    warm-up step time does not fit the period; exit 2, one line saying what to reduce, the
+    motors never started."""
     cfg = tmp_path / "slow.toml"
-    cfg.write_text("[planner]\nn_candidates = 100000\n")
+    cfg.write_text("[planner]\nn_candidates = 100000\nhorizon = 5\n")
     with fake_robot("--clock", "realtime") as (_sim, pty):
         res = run_roach("run", "--port", pty, "--model", str(SHIPPED_GRBAL), "--config", str(cfg),
                         "--log", str(tmp_path / "r.mcap"))  # fmt: skip
