@@ -44,6 +44,10 @@ class TrainConfig:
     tick to tick, as ``roach run``'s default mode keeps them: step s starts from step
     s - 1's weights, on the window one transition later, and the meta-loss is the mean
     of the K-step errors after each of the S steps."""
+    learn_step: bool = False
+    """GrBAL: meta-learn one step size per weight and bias (Meta-SGD; Li et al. 2017)
+    alongside the weights, starting from ``inner_lr``. The model file carries them as
+    step scales relative to ``inner_lr`` (docs/model-format.md)."""
     robot_inner_lr: float = 0.0
     """The step the robot takes, written to the model file as ``roach.inner_lr``; 0 = the
     meta-training step. Closed loop measures it separately: the step that predicts the
@@ -144,6 +148,10 @@ class TrainConfig:
             raise bad("val_fraction", "a number strictly between 0 and 1")
         if not isinstance(self.seed, int) or self.seed < 0:
             raise bad("seed", "an integer >= 0")
+        if not isinstance(self.learn_step, bool):
+            raise bad("learn_step", "true or false")
+        if self.learn_step and self.algo != "grbal":
+            raise ConfigError("learn_step=True needs algo=grbal (MB takes no step in training)")
 
     def to_json(self) -> dict:
         d = asdict(self)

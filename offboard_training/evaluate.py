@@ -14,7 +14,7 @@ import numpy as np
 import torch
 from torch.func import vmap
 
-from offboard_training.model import Params, adapted_future_loss, mse
+from offboard_training.model import Params, Step, adapted_future_loss, mse
 from offboard_training.windows import Transitions
 
 
@@ -67,7 +67,7 @@ def errors_at(
     starts: np.ndarray,
     M: int,
     K: int,
-    inner_lr: float,
+    inner_lr: Step,
     chunk: int = 256,
 ) -> WindowErrors:
     """Errors over the windows starting at ``starts`` [W] (global transition indices)."""

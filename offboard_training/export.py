@@ -15,7 +15,7 @@ import numpy as np
 import onnx
 import torch
 
-from offboard_training.model import INPUT_DIM, Normalizer, Params
+from offboard_training.model import INPUT_DIM, Normalizer, Params, Step
 from offboard_training.train import TrainedRun, load_run
 from robot_contract.errors import ModelFileError
 from robot_contract.model_file import (
@@ -29,6 +29,7 @@ from robot_contract.model_file import (
     build_model_proto,
     check_model_proto,
     encode_metadata,
+    inference_bytes,
     read_model_file,
     stamp_model,
     weight_initializer,
@@ -68,16 +69,23 @@ def metadata_for(run: TrainedRun) -> dict[str, str]:
 
 
 def build_onnx(
-    weights: dict[str, np.ndarray], norm: Normalizer, metadata: dict[str, str]
+    weights: dict[str, np.ndarray],
+    norm: Normalizer,
+    metadata: dict[str, str],
+    step_scales: dict[str, np.ndarray] | None = None,
 ) -> onnx.ModelProto:
-    """The model graph from ``layers.{i}.weight/bias`` arrays and the normaliser."""
+    """The model graph from ``layers.{i}.weight/bias`` arrays and the normaliser;
+    ``step_scales``: the same names -> per-parameter step scales, or None."""
     n = sum(1 for k in weights if k.endswith(".weight"))
+    ws, bs = [weight_initializer(i) for i in range(n)], [bias_initializer(i) for i in range(n)]
     return build_model_proto(
-        [weights[weight_initializer(i)] for i in range(n)],
-        [weights[bias_initializer(i)] for i in range(n)],
+        [weights[k] for k in ws],
+        [weights[k] for k in bs],
         norm.as_dict(),
         metadata,
         producer_name=PRODUCER_NAME,
+        step_weights=None if step_scales is None else [step_scales[k] for k in ws],
+        step_biases=None if step_scales is None else [step_scales[k] for k in bs],
     )
 
 
@@ -93,7 +101,10 @@ def export_run(run_dir: Path, out: Path, check_batch: int = 512) -> ExportReport
     """Exports ``run_dir/model.pt`` to ``out``; checks it and compares with PyTorch."""
     run = load_run(run_dir)
     weights = {k: v.detach().numpy() for k, v in run.model.layer_params().items()}
-    model = build_onnx(weights, run.norm, metadata_for(run))
+    scales = None
+    if run.step is not None:  # learned steps, stored relative to the training step
+        scales = {k: (v / run.config.inner_lr).numpy() for k, v in run.step.items()}
+    model = build_onnx(weights, run.norm, metadata_for(run), scales)
     onnx.checker.check_model(model, full_check=True)
     check_model_proto(model, out)  # what the robot's reader would refuse is never written
     out = Path(out)
@@ -115,7 +126,8 @@ def export_run(run_dir: Path, out: Path, check_batch: int = 512) -> ExportReport
 def max_abs_diff_vs_torch(onnx_bytes: bytes, run: TrainedRun, x: np.ndarray) -> float:
     import onnxruntime as ort
 
-    sess = ort.InferenceSession(onnx_bytes, providers=["CPUExecutionProvider"])
+    graph = inference_bytes(onnx.load_from_string(onnx_bytes))
+    sess = ort.InferenceSession(graph, providers=["CPUExecutionProvider"])
     ort_norm, ort_delta = sess.run([OUTPUT_NORM_NAME, OUTPUT_NAME], {INPUT_NAME: x})
     with torch.no_grad():
         t_norm, t_delta = run.model(torch.as_tensor(x))
@@ -149,6 +161,18 @@ class OnnxModel:
     @property
     def inner_lr(self) -> float:
         return self.file.meta.inner_lr
+
+    def step_for(self, inner_lr: float) -> Step:
+        """The step the robot takes with step size ``inner_lr``: the number itself, or per
+        parameter ``inner_lr`` times the file's step scales."""
+        f = self.file
+        if f.step_weights is None or f.step_biases is None:
+            return inner_lr
+        step: Params = {}
+        for i, (w, b) in enumerate(zip(f.step_weights, f.step_biases, strict=True)):
+            step[weight_initializer(i)] = torch.as_tensor(w * np.float32(inner_lr))
+            step[bias_initializer(i)] = torch.as_tensor(b * np.float32(inner_lr))
+        return step
 
 
 def read_onnx(path: Path) -> OnnxModel:

@@ -23,6 +23,9 @@ INPUT_DIM = 24
 OUTPUT_DIM = STATE_DIM
 
 Params = dict[str, torch.Tensor]
+Step = float | Params
+"""An adaptation step size: one number for every parameter, or one tensor per parameter
+(its shape; a step meta-learned per parameter, Meta-SGD)."""
 
 
 @dataclass(frozen=True)
@@ -122,13 +125,16 @@ def mse(params: Params, xn: torch.Tensor, yn: torch.Tensor) -> torch.Tensor:
     return ((mlp(params, xn) - yn) ** 2).mean()
 
 
-def adapt(params: Params, xn_past: torch.Tensor, yn_past: torch.Tensor, inner_lr: float) -> Params:
-    """One plain SGD step on ``mse`` over the M past transitions (docs/model-format.md).
+def adapt(params: Params, xn_past: torch.Tensor, yn_past: torch.Tensor, inner_lr: Step) -> Params:
+    """One SGD step on ``mse`` over the M past transitions (docs/model-format.md).
 
-    ``xn_past``/``yn_past`` [M, 24]. Differentiable w.r.t. ``params`` (second order), so it
-    serves both the meta-training loss and evaluation.
+    ``xn_past``/``yn_past`` [M, 24]; ``inner_lr`` one step size or one per parameter.
+    Differentiable w.r.t. ``params`` and a per-parameter step (second order), so it serves
+    both the meta-training loss and evaluation.
     """
     g = grad(mse)(params, xn_past, yn_past)
+    if isinstance(inner_lr, dict):
+        return {k: v - inner_lr[k] * g[k] for k, v in params.items()}
     return {k: v - inner_lr * g[k] for k, v in params.items()}
 
 
@@ -138,14 +144,14 @@ def adapted_future_loss(
     yn_past: torch.Tensor,
     xn_future: torch.Tensor,
     yn_future: torch.Tensor,
-    inner_lr: float,
+    inner_lr: Step,
 ) -> torch.Tensor:
     """GrBAL task loss: MSE on the K future transitions after adapting on the M past."""
     return mse(adapt(params, xn_past, yn_past, inner_lr), xn_future, yn_future)
 
 
 def kept_steps_future_loss(
-    params: Params, xn: torch.Tensor, yn: torch.Tensor, M: int, K: int, inner_lr: float
+    params: Params, xn: torch.Tensor, yn: torch.Tensor, M: int, K: int, inner_lr: Step
 ) -> torch.Tensor:
     """The meta-loss of steps kept from tick to tick: ``xn``/``yn`` [S - 1 + M + K, 24]
     hold S ticks' windows. Step s (0-based) adapts step s - 1's weights on transitions

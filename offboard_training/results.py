@@ -77,9 +77,11 @@ def collect_eval_sets(
 def evaluate_model(
     model: OnnxModel, episodes: Sequence[Episode], M: int, K: int, inner_lr: float
 ) -> WindowErrors:
+    """Errors before and after the step of size ``inner_lr`` (times the model's own step
+    scales, if its file carries them)."""
     data = to_transitions(episodes, model.norm)
     starts = data.window_starts(M + K, EVAL_STRIDE)
-    return errors_at(model.params, data, starts, M, K, inner_lr)
+    return errors_at(model.params, data, starts, M, K, model.step_for(inner_lr))
 
 
 def window_episodes(episodes: Sequence[Episode], M: int, K: int) -> np.ndarray:

@@ -1,14 +1,15 @@
 """MB and GrBAL training, top to bottom in one function, plus the run folder it writes.
 
 Run folder: ``config.json`` (the TrainConfig), ``metrics.jsonl`` (one JSON object per
-epoch), ``loss.png``, ``model.pt`` (best-validation weights, normaliser, config, data
-summary) and ``summary.json``.
+epoch), ``loss.png``, ``model.pt`` (best-validation weights, the learned per-parameter
+steps with ``learn_step``, normaliser, config, data summary) and ``summary.json``.
 """
 
 from __future__ import annotations
 
 import copy
 import json
+import math
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -27,6 +28,7 @@ from offboard_training.model import (
     DynamicsNet,
     Normalizer,
     Params,
+    Step,
     adapted_future_loss,
     kept_steps_future_loss,
     mse,
@@ -100,10 +102,29 @@ def train(
 
     # ---- model, optimiser, the loss of one outer step
     model = DynamicsNet(config.hidden, norm)
+    start_step = None
     if config.init_from:
-        _init_from(model, norm, config, Path(config.init_from))
+        start_step = _init_from(model, norm, config, Path(config.init_from))
     params = model.layer_params()
-    opt = torch.optim.Adam(model.parameters(), lr=config.outer_lr, weight_decay=config.weight_decay)
+    # learn_step: one log step size per parameter element, optimised with the weights (no L2)
+    log_step = {
+        k: (
+            torch.log(start_step[k]).clone()
+            if start_step is not None
+            else torch.full_like(v.detach(), math.log(config.inner_lr))
+        ).requires_grad_()
+        for k, v in params.items()
+    }
+    groups: list[dict] = [{"params": list(model.parameters())}]
+    if config.learn_step:
+        groups.append({"params": list(log_step.values()), "weight_decay": 0.0})
+    opt = torch.optim.Adam(groups, lr=config.outer_lr, weight_decay=config.weight_decay)
+
+    def step_size(detach: bool = False) -> Step:
+        if not config.learn_step:
+            return config.inner_lr
+        return {k: torch.exp(v.detach() if detach else v) for k, v in log_step.items()}
+
     rng = np.random.default_rng(config.seed)
     meta_loss = vmap(adapted_future_loss, in_dims=(None, 0, 0, 0, 0, None))
     kept_loss = vmap(kept_steps_future_loss, in_dims=(None, 0, 0, None, None, None))
@@ -115,15 +136,16 @@ def train(
         starts = train_windows[rng.integers(0, len(train_windows), config.meta_batch)]
         if config.inner_steps > 1:
             xn, yn = tr.gather_span(starts, span)
-            return kept_loss(params, xn, yn, M, K, config.inner_lr).mean()
+            return kept_loss(params, xn, yn, M, K, step_size()).mean()
         xp, yp, xf, yf = tr.gather(starts, M, K)
-        return meta_loss(params, xp, yp, xf, yf, config.inner_lr).mean()
+        return meta_loss(params, xp, yp, xf, yf, step_size()).mean()
 
     # ---- outer loop with early stopping on the held-out episodes
     metrics_path = run_dir / "metrics.jsonl"
     metrics_path.write_text("")
     (run_dir / "config.json").write_text(json.dumps(config.to_json(), indent=1))
     best_val, best_epoch, best_state = float("inf"), 0, copy.deepcopy(model.state_dict())
+    best_step = step_size(detach=True)
     history: list[dict] = []
     stopped_by = "epochs"
     decays, last_change = 0, 0
@@ -135,13 +157,17 @@ def train(
             opt.zero_grad(set_to_none=True)
             loss.backward()
             torch.nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
+            if config.learn_step:
+                torch.nn.utils.clip_grad_norm_(list(log_step.values()), config.grad_clip)
             opt.step()
             losses.append(float(loss.detach()))
-        val = errors_at(params, va, val_windows, M, K, config.inner_lr)
+        val = errors_at(params, va, val_windows, M, K, step_size(detach=True))
         val_mse = transition_mse(params, va)
         score = val.after if config.algo == "grbal" else val_mse
         if config.algo == "grbal" and config.inner_steps > 1:
-            score = _kept_steps_error(params, va, kept_val_windows, span, config)
+            score = _kept_steps_error(
+                params, va, kept_val_windows, span, config, step_size(detach=True)
+            )
         row = {
             "epoch": epoch,
             "lr": opt.param_groups[0]["lr"],
@@ -164,6 +190,7 @@ def train(
             )
         if score < best_val:
             best_val, best_epoch, best_state = score, epoch, copy.deepcopy(model.state_dict())
+            best_step = copy.deepcopy(step_size(detach=True))
         bar.set_postfix(loss=f"{row['train_loss']:.4f}", val=f"{score:.4f}", best=best_epoch)
         if epoch - best_epoch >= config.patience:
             stopped_by = "patience"
@@ -197,7 +224,9 @@ def train(
         "val_transitions": va.n,
         "best_metrics": history[best_epoch - 1] if best_epoch else None,
     }
-    save_run(run_dir, model, norm, config, data_summary, summary)
+    if config.learn_step:
+        summary["step_scale_quantiles"] = _scale_quantiles(best_step, config.inner_lr)
+    save_run(run_dir, model, norm, config, data_summary, summary, best_step)
     plot_losses(history, run_dir / "loss.png", config.algo)
     return TrainResult(run_dir, best_epoch, best_val, len(history), wall, stopped_by)
 
@@ -208,22 +237,35 @@ def _kept_steps_error(
     starts: np.ndarray,
     span: int,
     config: TrainConfig,
+    step: Step,
     chunk: int = 256,
 ) -> float:
-    """Mean ``kept_steps_future_loss`` over the ``span``-long validation windows at
-    ``starts``."""
+    """Mean ``kept_steps_future_loss`` with step ``step`` over the ``span``-long
+    validation windows at ``starts``."""
     detached = {k: v.detach() for k, v in params.items()}
     fn = vmap(kept_steps_future_loss, in_dims=(None, 0, 0, None, None, None))
     total = 0.0
     with torch.no_grad():
         for i in range(0, len(starts), chunk):
             xn, yn = data.gather_span(starts[i : i + chunk], span)
-            total += float(fn(detached, xn, yn, config.M, config.K, config.inner_lr).sum())
+            total += float(fn(detached, xn, yn, config.M, config.K, step).sum())
     return total / len(starts)
 
 
-def _init_from(model: DynamicsNet, norm: Normalizer, config: TrainConfig, run_dir: Path) -> None:
-    """Copies the layer weights of another run; its hidden sizes and normaliser must match."""
+def _scale_quantiles(step: Step, inner_lr: float) -> dict[str, float]:
+    """Quantiles of the learned steps / ``inner_lr`` over every parameter (the summary's
+    one-look description of what was learned)."""
+    assert isinstance(step, dict)
+    flat = torch.cat([v.flatten() for v in step.values()]).double() / inner_lr
+    qs = torch.quantile(flat, torch.tensor([0.0, 0.05, 0.5, 0.95, 1.0], dtype=torch.float64))
+    return dict(zip(("min", "p5", "median", "p95", "max"), (round(float(q), 6) for q in qs)))
+
+
+def _init_from(
+    model: DynamicsNet, norm: Normalizer, config: TrainConfig, run_dir: Path
+) -> Params | None:
+    """Copies the layer weights of another run; its hidden sizes and normaliser must match.
+    Returns its learned steps when both runs learn them (None otherwise)."""
     start = load_run(run_dir)
     if start.config.hidden != config.hidden:
         raise ConfigError(
@@ -238,6 +280,7 @@ def _init_from(model: DynamicsNet, norm: Normalizer, config: TrainConfig, run_di
             f"--init-from {run_dir}: its normalisation differs (other data, seed or split)"
         )
     model.layers.load_state_dict(start.model.layers.state_dict())
+    return start.step if config.learn_step else None
 
 
 def save_run(
@@ -247,10 +290,14 @@ def save_run(
     config: TrainConfig,
     data_summary: dict,
     summary: dict,
+    step: Step | None = None,
 ) -> None:
     torch.save(
         {
             "state_dict": {k: v.detach().clone() for k, v in model.state_dict().items()},
+            "step": {k: v.detach().clone() for k, v in step.items()}
+            if isinstance(step, dict)
+            else {},
             "normalizer": {k: torch.as_tensor(v) for k, v in norm.as_dict().items()},
             "config": json.dumps(config.to_json()),
             "data_summary": json.dumps(data_summary),
@@ -272,6 +319,9 @@ class TrainedRun:
     data_summary: dict
     summary: dict
     code_version: str
+    step: Params | None = None
+    """The learned per-parameter steps (``learn_step``), by parameter name; None if the
+    run used one step size, ``config.inner_lr``."""
 
 
 def load_run(run_dir: Path) -> TrainedRun:
@@ -291,6 +341,7 @@ def load_run(run_dir: Path) -> TrainedRun:
             json.loads(blob["data_summary"]),
             json.loads(blob["summary"]),
             str(blob["code_version"]),
+            dict(blob["step"]) if blob.get("step") else None,
         )
     except ModelFileError:
         raise

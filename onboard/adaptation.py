@@ -8,7 +8,9 @@ Modes (docs/robot.md, "GrBAL as published"):
                docs/evaluation.md).
   ``none``     never adapt (MB); the window loss is still reported.
 
-The loss is docs/model-format.md's: MSE over the n x 24 normalised delta errors.
+The loss is docs/model-format.md's: MSE over the n x 24 normalised delta errors; a model
+file with per-parameter step scales (a step meta-learned with ``roach train
+--learn-step``) steps each parameter by ``inner_lr`` times its scale.
 
 Guard: if the step's loss is not finite, or the adapted parameters predict the window
 worse than the meta-learned ones, this step uses the meta-learned parameters and the
@@ -97,7 +99,7 @@ class Adapter:
         self._sets[0][:] = self._meta
         self._params: np.ndarray = self._meta
         self._grad = np.empty(p, np.float32)
-        self._sgd = BlasSgd(dims, m)
+        self._sgd = BlasSgd(dims, m, model.step_scale)
         for theta in (self._meta, *self._sets, self._grad):
             self._sgd.views(theta)  # registered once: the tick builds no per-layer views
         self._xn = np.empty((m, int(dims[0])), np.float32)

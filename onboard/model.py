@@ -23,6 +23,7 @@ from robot_contract.model_file import (
     SANITY_TOL,
     ModelFile,
     ModelMeta,
+    inference_bytes,
     read_model_file,
     sanity_record,
 )
@@ -59,6 +60,9 @@ class LoadedModel:
     """[L+1] int64: layer widths [in, hidden..., out]."""
     checksum: str | None = None
     """The file's verified SHA-256, or None if it carries none (exported before checksums)."""
+    step_scale: np.ndarray | None = None
+    """[P] float32, read-only: the file's per-parameter step scales in ``theta``'s layout
+    (the step of parameter j is ``inner_lr * step_scale[j]``), or None: all 1."""
 
     def normalise_input(self, x: np.ndarray) -> np.ndarray:
         """Raw model input [n, 24] -> normalised float32 [n, 24]."""
@@ -103,7 +107,11 @@ def load_model(
     model = _assemble(meta, list(f.weights), list(f.biases), f.norm, str(p))
     _cross_check(f, model)
     _sanity_check(f, model, period)
-    return replace(model, checksum=f.checksum)
+    step_scale = None
+    if f.step_weights is not None and f.step_biases is not None:
+        step_scale = kernels.pack_params(list(f.step_weights), list(f.step_biases))
+        step_scale.setflags(write=False)
+    return replace(model, checksum=f.checksum, step_scale=step_scale)
 
 
 def model_from_arrays(
@@ -170,7 +178,7 @@ def _cross_check(f: ModelFile, model: LoadedModel) -> None:
 
     p = f.path
     try:
-        sess = ort.InferenceSession(f.proto.SerializeToString(), providers=["CPUExecutionProvider"])
+        sess = ort.InferenceSession(inference_bytes(f.proto), providers=["CPUExecutionProvider"])
     except Exception as exc:
         raise ModelFileError(
             f"model file {p}: onnxruntime cannot run the graph: {str(exc).splitlines()[0]}"

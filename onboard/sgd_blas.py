@@ -1,7 +1,8 @@
 """The adaptation step's forward, loss, backward and SGD update through numpy's BLAS.
 
 docs/model-format.md's loss (MSE over the n x out normalised delta errors) and one step
-``theta - lr * grad``, written as a few matrix products per layer on the M-row window:
+``theta - lr * scale * grad`` (``scale`` the model file's per-parameter step scales, or
+1), written as a few matrix products per layer on the M-row window:
 every product is an sgemm ([n, in] @ [in, out] forward, [out, n] @ [n, in] for the
 weight gradient, [n, out] @ [out, in] back through the layer), which OpenBLAS runs near
 its peak even at M = 16..32 rows; measured faster than scalar loop kernels compiled with
@@ -28,12 +29,13 @@ class BlasSgd:
     """Preallocated forward / loss / SGD step of one network shape on <= ``max_rows`` rows.
 
     dims: [L+1] widths ``[in, hidden..., out]``; parameter vectors are flat float32 [P]
-    in the onboard/kernels.py layout.
+    in the onboard/kernels.py layout. scale: [P] per-parameter step scales, or None (1).
     """
 
-    def __init__(self, dims: np.ndarray, max_rows: int) -> None:
+    def __init__(self, dims: np.ndarray, max_rows: int, scale: np.ndarray | None = None) -> None:
         self.dims = [int(d) for d in dims]
         self.max_rows = int(max_rows)
+        self.scale = None if scale is None else np.ascontiguousarray(scale, np.float32)
         m, widths = self.max_rows, self.dims[1:-1]
         self._acts = [np.empty((m, w), np.float32) for w in widths]
         self._mask = [np.empty((m, w), np.bool_) for w in widths]
@@ -92,7 +94,7 @@ class BlasSgd:
         theta_out: np.ndarray,
         grad: np.ndarray,
     ) -> tuple[float, float]:
-        """``theta_out = theta - lr * dL/dtheta``; returns (loss before, loss after).
+        """``theta_out = theta - lr * scale * dL/dtheta``; returns (loss before, loss after).
 
         xn [n, in], tn [n, out] with n <= max_rows; grad [P] receives the gradient;
         theta_out [P] may not alias theta.
@@ -117,6 +119,10 @@ class BlasSgd:
                     np.greater(src, 0.0, out=mask)
                     np.multiply(nxt, mask, out=nxt)
                     g = nxt
-            np.multiply(grad, np.float32(-lr), out=theta_out)
+            if self.scale is None:
+                np.multiply(grad, np.float32(-lr), out=theta_out)
+            else:
+                np.multiply(grad, self.scale, out=theta_out)
+                theta_out *= np.float32(-lr)
             theta_out += theta
         return loss_before, self.loss(theta_out, xn, tn)

@@ -111,6 +111,16 @@ def bias_initializer(i: int) -> str:
     return f"layers.{i}.bias"
 
 
+STEP_PREFIX = "step."
+"""Optional per-parameter step scales: ``step.layers.{i}.weight`` / ``.bias``, one of each
+parameter's shape, >= 0 (docs/model-format.md, "Adaptation step"). No node reads them."""
+
+
+def step_initializer(param: str) -> str:
+    """Initializer name of the step scales of parameter ``param`` (``layers.0.weight``)."""
+    return STEP_PREFIX + param
+
+
 @dataclass(frozen=True)
 class ModelMeta:
     """The model's metadata (docs/model-format.md), typed."""
@@ -315,12 +325,16 @@ def build_model_proto(
     metadata: Mapping[str, str],
     *,
     producer_name: str = "",
+    step_weights: Sequence[np.ndarray] | None = None,
+    step_biases: Sequence[np.ndarray] | None = None,
 ) -> onnx.ModelProto:
     """The graph of docs/model-format.md, written node by node (not traced).
 
     weights[i]: [out, in]; biases[i]: [out]; norm: ``NORM_NAMES`` -> [24]; all stored as
     float32. ``x`` -> Sub/Div by ``norm.input_*`` -> Gemm(transB) + Relu ... ->
-    ``delta_norm`` -> Mul/Add by ``norm.delta_*`` -> ``delta``.
+    ``delta_norm`` -> Mul/Add by ``norm.delta_*`` -> ``delta``. ``step_weights`` /
+    ``step_biases`` (both or neither, shaped like weights / biases): per-parameter step
+    scales, stored as the ``step.*`` initializers.
     """
     from onnx import TensorProto, helper, numpy_helper
 
@@ -344,6 +358,12 @@ def build_model_proto(
             nodes.append(helper.make_node("Relu", [out], [f"layers.{i}.relu"]))
             out = f"layers.{i}.relu"
         h = out
+    if (step_weights is None) != (step_biases is None):
+        raise ValueError("step_weights and step_biases go together")
+    if step_weights is not None and step_biases is not None:
+        for i in range(n):
+            inits.append(init(step_weights[i], step_initializer(weight_initializer(i))))
+            inits.append(init(step_biases[i], step_initializer(bias_initializer(i))))
     nodes += [
         helper.make_node("Mul", [OUTPUT_NORM_NAME, std_d], ["delta_scaled"]),
         helper.make_node("Add", ["delta_scaled", mean_d], [OUTPUT_NAME]),
@@ -370,6 +390,21 @@ def build_model_proto(
     return model
 
 
+def inference_bytes(proto: onnx.ModelProto) -> bytes:
+    """The serialized graph without the ``step.*`` initializers no node reads (what an
+    onnxruntime session is given, so it has nothing to prune and warn about)."""
+    if not any(t.name.startswith(STEP_PREFIX) for t in proto.graph.initializer):
+        return proto.SerializeToString()
+    from onnx import ModelProto
+
+    copy = ModelProto()
+    copy.CopyFrom(proto)
+    kept = [t for t in copy.graph.initializer if not t.name.startswith(STEP_PREFIX)]
+    del copy.graph.initializer[:]
+    copy.graph.initializer.extend(kept)
+    return copy.SerializeToString()
+
+
 @dataclass(frozen=True)
 class ModelFile:
     """A model file read and checked: metadata, weights and normalisation as numpy.
@@ -392,6 +427,11 @@ class ModelFile:
     """The parsed file (for running the graph itself, e.g. with onnxruntime)."""
     checksum: str | None = None
     """The verified SHA-256 (``CHECKSUM_KEY``), or None: the file carries none."""
+    step_weights: tuple[np.ndarray, ...] | None = None
+    """Per-parameter step scales of the weights (shapes of ``weights``), or None: every
+    parameter steps by ``meta.inner_lr`` (scale 1)."""
+    step_biases: tuple[np.ndarray, ...] | None = None
+    """The same for the biases; None exactly when ``step_weights`` is."""
 
     @property
     def norm(self) -> dict[str, np.ndarray]:
@@ -585,6 +625,7 @@ def check_model_proto(proto: onnx.ModelProto, path: str | Path) -> ModelFile:
     for a in [*weights, *biases, *norm.values()]:
         if not np.all(np.isfinite(a)):
             raise ModelFileError(f"model file {p}: non-finite values in the parameters")
+    step_weights, step_biases = _step_scales(inits, weights, biases, array, p)
     return ModelFile(
         path=p,
         meta=meta,
@@ -596,4 +637,45 @@ def check_model_proto(proto: onnx.ModelProto, path: str | Path) -> ModelFile:
         input_std=norm["input_std"],
         delta_mean=norm["delta_mean"],
         delta_std=norm["delta_std"],
+        step_weights=step_weights,
+        step_biases=step_biases,
     )
+
+
+def _step_scales(
+    inits: Mapping[str, Any],
+    weights: Sequence[np.ndarray],
+    biases: Sequence[np.ndarray],
+    array: Any,
+    p: Path,
+) -> tuple[tuple[np.ndarray, ...] | None, tuple[np.ndarray, ...] | None]:
+    """The ``step.*`` initializers, checked: none, or one per parameter, of its shape,
+    finite and >= 0."""
+    names = [weight_initializer(i) for i in range(len(weights))]
+    names += [bias_initializer(i) for i in range(len(biases))]
+    expected = {step_initializer(n) for n in names}
+    present = {k for k in inits if k.startswith(STEP_PREFIX)}
+    if not present:
+        return None, None
+    if present != expected:
+        odd = sorted(present - expected) or sorted(expected - present)
+        raise ModelFileError(
+            f"model file {p}: step scales must be given for every weight and bias or none "
+            f"({'unexpected' if present - expected else 'missing'} {odd[0]})"
+        )
+    scales: list[np.ndarray] = []
+    for name, param in zip(names, [*weights, *biases]):
+        a = array(step_initializer(name))
+        if a.shape != param.shape:
+            raise ModelFileError(
+                f"model file {p}: {step_initializer(name)} has shape {a.shape}, "
+                f"expected {param.shape} (that of {name})"
+            )
+        if not (np.all(np.isfinite(a)) and np.all(a >= 0)):
+            raise ModelFileError(
+                f"model file {p}: {step_initializer(name)} has values that are negative "
+                "or not finite"
+            )
+        scales.append(a)
+    n = len(weights)
+    return tuple(scales[:n]), tuple(scales[n:])

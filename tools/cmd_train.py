@@ -40,6 +40,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=d.inner_steps,
         help="GrBAL: adaptation steps kept from tick to tick per meta-example (1 = published)",
     )
+    parser.add_argument(
+        "--learn-step",
+        action="store_true",
+        help="GrBAL: meta-learn one step size per weight and bias (Meta-SGD), from --inner-lr",
+    )
     parser.add_argument("--lr", type=float, default=d.outer_lr, help="Adam learning rate")
     parser.add_argument("--meta-batch", type=int, default=d.meta_batch, help="windows per step")
     parser.add_argument("--batch-size", type=int, default=d.batch_size, help="MB batch")
@@ -86,6 +91,7 @@ def config_from_args(args: argparse.Namespace):
         K=args.K,
         inner_lr=args.inner_lr,
         inner_steps=args.inner_steps,
+        learn_step=args.learn_step,
         outer_lr=args.lr,
         meta_batch=args.meta_batch,
         batch_size=args.batch_size,

@@ -51,11 +51,13 @@ def run(args: argparse.Namespace) -> int:
         variation=args.vary,
     )
     print(f"data {report.data_dir} (collected in {report.collect_s:.0f} s)")
-    for algo, result in report.results.items():
+    for name, result in report.results.items():
+        written = ""
+        if name in report.exports:
+            written = f" -> {report.exports[name]} ({report.sizes[name] / 1e6:.2f} MB)"
         print(
-            f"{algo}: best validation {result.best_val:.4f} at epoch {result.best_epoch}/"
-            f"{result.epochs_run} ({result.stopped_by}, {result.wall_s:.0f} s) -> "
-            f"{report.exports[algo]} ({report.sizes[algo] / 1e6:.2f} MB)"
+            f"{name}: best validation {result.best_val:.4f} at epoch {result.best_epoch}/"
+            f"{result.epochs_run} ({result.stopped_by}, {result.wall_s:.0f} s){written}"
         )
     print(f"total {report.wall_s / 60:.1f} min")
     return 0

@@ -261,3 +261,70 @@ def test_other_graph_names_are_refused(tmp_path: Path) -> None:
     path = tmp_path / "m.onnx"
     onnx.save(proto, str(path))
     assert "input 'x'" in _refused(path)
+
+
+def _with_steps(path: Path, edit: Callable[[list[np.ndarray]], None] | None = None) -> Path:
+    """A model file with per-parameter step scales (``edit`` changes the list
+    [weight scales..., bias scales...] before writing)."""
+    weights, biases, norm = _arrays()
+    rng = np.random.default_rng(3)
+    scales = [rng.uniform(0.0, 3.0, a.shape).astype(np.float32) for a in [*weights, *biases]]
+    if edit is not None:
+        edit(scales)
+    n = len(weights)
+    proto = build_model_proto(
+        weights, biases, norm, encode_metadata(_meta()),
+        step_weights=scales[:n], step_biases=scales[n:],
+    )  # fmt: skip
+    onnx.save(proto, str(path))
+    return path
+
+
+def test_step_scales_round_trip_and_leave_the_graph_alone(tmp_path: Path) -> None:
+    """Per-parameter step scales read back exactly; a file without them reads None; the
+    graph computes the same with or without them, and the inference bytes drop them."""
+    ort = pytest.importorskip("onnxruntime")
+    from robot_contract.model_file import inference_bytes
+
+    f = read_model_file(_with_steps(tmp_path / "s.onnx"))
+    rng = np.random.default_rng(3)
+    weights, biases, _ = _arrays()
+    want = [rng.uniform(0.0, 3.0, a.shape).astype(np.float32) for a in [*weights, *biases]]
+    assert f.step_weights is not None and f.step_biases is not None
+    for got, w in zip([*f.step_weights, *f.step_biases], want, strict=True):
+        np.testing.assert_array_equal(got, w)
+    assert read_model_file(_write(tmp_path / "plain.onnx")).step_weights is None
+    slim = onnx.load_from_string(inference_bytes(f.proto))
+    assert not [t.name for t in slim.graph.initializer if t.name.startswith("step.")]
+    assert len(slim.graph.initializer) == len(f.proto.graph.initializer) - len(want)
+    x = np.random.default_rng(1).standard_normal((4, 24)).astype(np.float32)
+    plain = ort.InferenceSession(str(tmp_path / "plain.onnx"), providers=["CPUExecutionProvider"])
+    steps = ort.InferenceSession(inference_bytes(f.proto), providers=["CPUExecutionProvider"])
+    np.testing.assert_array_equal(plain.run(None, {"x": x})[0], steps.run(None, {"x": x})[0])
+
+
+@pytest.mark.parametrize(
+    ("edit", "said"),
+    [
+        (lambda s: s.__setitem__(0, s[0][:, :-1].copy()), "has shape"),
+        (lambda s: s[1].__setitem__((0, 0), -0.5), "negative or not finite"),
+        (lambda s: s[-1].__setitem__(0, np.inf), "negative or not finite"),
+    ],
+)
+def test_bad_step_scales_are_refused(tmp_path: Path, edit: Callable, said: str) -> None:
+    """Step scales of the wrong shape, negative or non-finite are refused in one line."""
+    assert said in _refused(_with_steps(tmp_path / "s.onnx", edit))
+
+
+def test_partial_step_scales_are_refused(tmp_path: Path) -> None:
+    """Step scales for some parameters only (or for a parameter that does not exist)."""
+    path = _with_steps(tmp_path / "s.onnx")
+    proto = onnx.load(str(path))
+    gone = next(t for t in proto.graph.initializer if t.name == "step.layers.1.bias")
+    proto.graph.initializer.remove(gone)
+    onnx.save(proto, str(path))
+    assert "missing step.layers.1.bias" in _refused(path)
+    gone.name = "step.layers.9.bias"
+    proto.graph.initializer.append(gone)
+    onnx.save(proto, str(path))
+    assert "unexpected step.layers.9.bias" in _refused(path)

@@ -151,3 +151,30 @@ def test_relu_gradient_is_zero_for_inactive_units() -> None:
     BlasSgd(dims, n).sgd_step(theta, xn, tn, 0.01, np.empty_like(theta), grad)
     gw, gb = kernels.param_views(grad, dims)
     assert np.all(gw[0][3] == 0.0) and gb[0][3] == 0.0
+
+
+def test_adapter_step_with_per_parameter_scales_matches_pytorch() -> None:
+    """With a file's per-parameter step scales, each parameter moves by inner_lr x its scale
+    x its PyTorch gradient (scales 0 freeze a parameter), in grbal and dyn-eval alike."""
+    from dataclasses import replace
+
+    weights, biases, norm = random_model_arrays((32, 32), seed=4)
+    base = model_from_arrays(weights, biases, norm, M=16, inner_lr=0.01)
+    rng = np.random.default_rng(8)
+    scale = rng.uniform(0.0, 4.0, base.theta.shape).astype(np.float32)
+    scale[: scale.size // 3] = 0.0
+    model = replace(base, step_scale=scale)
+    states = rng.standard_normal((17, 24))
+    actions = rng.uniform(2.0, 9.0, (16, 2))
+    x = np.concatenate([states[:-1, 2:], actions], axis=1)
+    xn = ((x - model.input_mean.astype(np.float64)) / model.input_std).astype(np.float32)
+    tn = ((states[1:] - states[:-1] - model.delta_mean) / model.delta_std).astype(np.float32)
+    _, grads, _ = _torch_step(weights, biases, xn, tn, 0.01)
+    want = base.theta - 0.01 * scale * np.concatenate([g.ravel() for g in grads])
+    for mode in ("grbal", "dyn-eval"):
+        adapter = Adapter(model, mode, M=16, inner_lr=0.01)
+        res = adapter.adapt(states, actions)
+        assert res.stepped, mode
+        np.testing.assert_allclose(adapter.params, want, rtol=0, atol=1e-6)
+        frozen = adapter.params[: scale.size // 3]
+        np.testing.assert_array_equal(frozen, base.theta[: scale.size // 3])
