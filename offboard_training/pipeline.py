@@ -137,10 +137,11 @@ def train_all(
     """Collects (unless ``data`` is given), trains the ``STAGES``, exports ``out/{mb,grbal}.onnx``.
 
     The budget caps the training: MB may use 1/4 of it, GrBAL 0.45 and its learned-step
-    continuation 0.3 (collection comes on top). Early stopping ends both well before their caps on a 2-core machine; a run that
-    reaches a cap stops by the clock and is then not reproducible on another machine
-    (its result says ``stopped_by="clock"``). Everything recorded in the model files
-    depends on the command and the code only, so rerunning it gives the same files.
+    continuation 0.3 (collection comes on top). Early stopping ends all three well before
+    their caps on a 2-core machine; a run that reaches a cap stops by the clock and is then
+    not reproducible on another machine (its result says ``stopped_by="clock"``).
+    Everything recorded in the model files depends on the command and the code only, so
+    rerunning it gives the same files.
     """
     if budget_minutes <= 0 or minutes_per_terrain <= 0:
         raise ConfigError("--budget-minutes and --minutes-per-terrain must be > 0")
@@ -162,9 +163,7 @@ def train_all(
         # config, and so the file, depends on the command only.
         config = shipped_config(algo, seed, max_minutes=share * budget_minutes)
         if name == "grbal-step":
-            config = dataclasses.replace(
-                config, learn_step=True, init_from=str(work / "grbal")
-            )
+            config = dataclasses.replace(config, learn_step=True, init_from=str(work / "grbal"))
         results[name] = train(config, episodes_list, summary, work / name, progress)
         if name in EXPORTED:
             report = export_run(work / name, Path(out) / f"{EXPORTED[name]}.onnx")
