@@ -115,10 +115,15 @@ def _counts(comparisons: Sequence[Comparison]) -> tuple[int, int, int, int]:
     )
 
 
-def gap_closed(mb: float, it: float, oracle: float) -> float:
-    """The share of MB's gap to the oracle that a controller closes (nan if no gap)."""
+def gap_closed(mb: float, it: float, oracle: float, margin: float = 0.0) -> float:
+    """The share of MB's gap to the oracle that a controller closes; nan where there is no
+    gap to close: MB not worse than the oracle by more than ``margin`` (the report passes
+    the two means' 95 % half-widths combined, so a gap within the noise shows as ``-``
+    rather than as a ratio of noise; a margin that is not finite, as from one seed,
+    counts as 0)."""
     gap = mb - oracle
-    return (mb - it) / gap if gap > 0 else math.nan
+    floor = margin if math.isfinite(margin) and margin > 0 else 0.0
+    return (mb - it) / gap if gap > floor else math.nan
 
 
 def suite_markdown(
@@ -172,7 +177,11 @@ def suite_markdown(
             m = rows.get((mb_label, condition))
             for n in names:
                 r = rows.get((n, condition))
-                g = gap_closed(m.cost, r.cost, o.cost) if o and m and r else math.nan
+                g = (
+                    gap_closed(m.cost, r.cost, o.cost, math.hypot(m.ci95, o.ci95))
+                    if o and m and r
+                    else math.nan
+                )
                 cells.append("-" if not math.isfinite(g) else f"{100 * g:.0f} %")
         lines.append(f"| {name} (`{condition or 'nominal'}`) | " + " | ".join(cells) + " |")
     lines.append("")

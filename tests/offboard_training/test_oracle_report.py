@@ -4,6 +4,7 @@ trained and found again, run by `roach eval --oracle`, and the report's tables a
 from __future__ import annotations
 
 import json
+import math
 import subprocess
 import sys
 from pathlib import Path
@@ -92,7 +93,8 @@ def test_eval_runs_the_oracle_and_the_report_normalises_to_it(
     rows = suite_report.condition_rows(scores)
     mb, orc = rows[("mb:none", "missing_leg=RF@1")], rows[("oracle", "missing_leg=RF@1")]
     for label, cell in zip(["grbal:dyn-eval", "mb:none"], cells[4:], strict=True):
-        share = suite_report.gap_closed(mb.cost, rows[(label, "missing_leg=RF@1")].cost, orc.cost)
+        it = rows[(label, "missing_leg=RF@1")].cost
+        share = suite_report.gap_closed(mb.cost, it, orc.cost, math.hypot(mb.ci95, orc.ci95))
         assert cell == ("-" if share != share else f"{100 * share:.0f} %")  # nan: no gap
     assert "| `mb:none` | 2 |" in text  # two cases compared
     assert "`missing_leg=RF@1` | `grbal:dyn-eval` |" in text  # a recovery row
@@ -105,6 +107,9 @@ def test_gap_closed_is_the_share_of_mb_excess_over_the_oracle() -> None:
     assert suite_report.gap_closed(mb=1.0, it=1.0, oracle=1.5) != suite_report.gap_closed(
         mb=1.0, it=1.0, oracle=1.5
     )  # nan: MB is not worse than the oracle, there is no gap to close
+    assert math.isnan(suite_report.gap_closed(mb=1.02, it=0.5, oracle=1.0, margin=0.05))
+    assert suite_report.gap_closed(mb=2.0, it=1.5, oracle=1.0, margin=math.nan) == 0.5
+    assert suite_report.gap_closed(mb=1.2, it=1.1, oracle=1.0, margin=0.05) == pytest.approx(0.5)
 
 
 def test_a_bad_eval_file_is_one_line(tmp_path: Path) -> None:
