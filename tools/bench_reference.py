@@ -1,7 +1,8 @@
 """The control step written plainly, for ``roach bench``: PyTorch eager, numpy, onnxruntime.
 
 Each reference does the published algorithm with no rewrite: the adaptation step (one
-SGD step on the window, forward + backward + the loss after the step), then random
+SGD step on the window, each parameter by its own step where the file has per-parameter
+scales, forward + backward + the loss after the step), then random
 shooting over N x H candidates whose every step (step 0 included) runs the whole batch
 through the network with the normalisation applied per step, scored by the same task
 cost as the controller. Same weights, same window, same batch sizes as the step under
@@ -16,6 +17,7 @@ from typing import Any
 
 import numpy as np
 
+from onboard import kernels
 from onboard.model import LoadedModel
 
 CostFn = Callable[[np.ndarray], np.ndarray]
@@ -32,6 +34,52 @@ def _window_xy(
     return xn.astype(np.float32), tn.astype(np.float32)
 
 
+def step_sizes(
+    model: LoadedModel, inner_lr: float | None = None
+) -> tuple[list[np.ndarray], list[np.ndarray]]:
+    """Per-layer step sizes (float32, shaped as the weights and biases): ``inner_lr``
+    (default the file's) times the file's per-parameter scales (``roach train
+    --learn-step``), or times 1."""
+    lr = np.float32(model.meta.inner_lr if inner_lr is None else inner_lr)
+    if model.step_scale is None:
+        return [np.full(w.shape, lr) for w in model.weights], [
+            np.full(b.shape, lr) for b in model.biases
+        ]
+    sw, sb = kernels.param_views(model.step_scale, model.dims)
+    return [lr * w for w in sw], [lr * b for b in sb]
+
+
+def _forward(ws: list[np.ndarray], bs: list[np.ndarray], x: np.ndarray) -> list[np.ndarray]:
+    """Every layer's output of the ReLU network, the input first."""
+    hs = [x]
+    for i, (w, b) in enumerate(zip(ws, bs, strict=True)):
+        h = hs[-1] @ w.T + b
+        hs.append(np.maximum(h, 0) if i < len(ws) - 1 else h)
+    return hs
+
+
+def numpy_adapt(
+    model: LoadedModel,
+    xn: np.ndarray,
+    tn: np.ndarray,
+    lr_w: list[np.ndarray],
+    lr_b: list[np.ndarray],
+) -> tuple[list[np.ndarray], list[np.ndarray]]:
+    """One SGD step from the meta-learned weights on the MSE of the window (backprop by
+    hand); returns the adapted weights and biases."""
+    ws = [w.copy() for w in model.weights]
+    bs = [b.copy() for b in model.biases]
+    hs = _forward(ws, bs, xn)
+    g = 2.0 * (hs[-1] - tn) / tn.size
+    for i in range(len(ws) - 1, -1, -1):
+        gw, gb = g.T @ hs[i], g.sum(axis=0)
+        if i > 0:
+            g = (g @ ws[i]) * (hs[i] > 0)
+        ws[i] -= lr_w[i] * gw
+        bs[i] -= lr_b[i] * gb
+    return ws, bs
+
+
 def numpy_step(
     model: LoadedModel,
     states: np.ndarray,
@@ -45,35 +93,19 @@ def numpy_step(
 ) -> StepFn:
     """The whole step (adapt + plan) in plain numpy, as a researcher would write it."""
     xn, tn = _window_xy(model, states, actions)
-    lr = np.float32(model.meta.inner_lr)
+    lr_w, lr_b = step_sizes(model)
     rng = np.random.default_rng(0)
     s0 = state.astype(np.float32)
 
-    def forward(ws: list[np.ndarray], bs: list[np.ndarray], x: np.ndarray) -> list[np.ndarray]:
-        hs = [x]
-        for i, (w, b) in enumerate(zip(ws, bs, strict=True)):
-            h = hs[-1] @ w.T + b
-            hs.append(np.maximum(h, 0) if i < len(ws) - 1 else h)
-        return hs
-
     def step() -> object:
-        ws = [w.copy() for w in model.weights]
-        bs = [b.copy() for b in model.biases]
-        hs = forward(ws, bs, xn)
-        g = 2.0 * (hs[-1] - tn) / tn.size
-        for i in range(len(ws) - 1, -1, -1):
-            gw, gb = g.T @ hs[i], g.sum(axis=0)
-            if i > 0:
-                g = (g @ ws[i]) * (hs[i] > 0)
-            ws[i] -= lr * gw
-            bs[i] -= lr * gb
-        float(np.mean((forward(ws, bs, xn)[-1] - tn) ** 2))  # the guard's loss after
+        ws, bs = numpy_adapt(model, xn, tn, lr_w, lr_b)
+        float(np.mean((_forward(ws, bs, xn)[-1] - tn) ** 2))  # the guard's loss after
         cand = rng.uniform(low, high, (n, horizon, 2)).astype(np.float32)
         traj = np.empty((n, horizon + 1, 24), np.float32)
         traj[:, 0] = s0
         for k in range(horizon):
             x = np.concatenate([traj[:, k, 2:], cand[:, k]], axis=1)
-            dn = forward(ws, bs, (x - model.input_mean) / model.input_std)[-1]
+            dn = _forward(ws, bs, (x - model.input_mean) / model.input_std)[-1]
             traj[:, k + 1] = traj[:, k] + dn * model.delta_std + model.delta_mean
         return cand[int(np.argmin(cost(traj)))]
 
@@ -104,7 +136,7 @@ def torch_step(
     meta_b = [torch.from_numpy(np.array(b)) for b in model.biases]
     s0 = torch.from_numpy(state.astype(np.float32))
     gen = torch.Generator().manual_seed(0)
-    lr = float(model.meta.inner_lr)
+    lr_w, lr_b = ([torch.from_numpy(a) for a in part] for part in step_sizes(model))
 
     def forward(ws: list[torch.Tensor], bs: list[torch.Tensor], x: torch.Tensor) -> torch.Tensor:
         for i, (w, b) in enumerate(zip(ws, bs, strict=True)):
@@ -120,8 +152,8 @@ def torch_step(
         grads = torch.autograd.grad(loss, [*ws, *bs])
         with torch.no_grad():
             k = len(ws)
-            ws2 = [w - lr * g for w, g in zip(ws, grads[:k], strict=True)]
-            bs2 = [b - lr * g for b, g in zip(bs, grads[k:], strict=True)]
+            ws2 = [w - s * g for w, s, g in zip(ws, lr_w, grads[:k], strict=True)]
+            bs2 = [b - s * g for b, s, g in zip(bs, lr_b, grads[k:], strict=True)]
             float(torch.mean((forward(ws2, bs2, xn) - tn) ** 2))
             cand = torch.rand((n, horizon, 2), generator=gen) * (high - low) + low
             traj = [s0.expand(n, 24)]
