@@ -53,7 +53,7 @@ test-hardware: $(ROBOT_VENV)/.stamp
 bench: $(VENV)/.stamp-dev
 	$(VENV)/bin/roach bench all
 
-# Retrains the shipped models (5 min on 2 cores); at the commit that ships them the files
+# Retrains the shipped models (about 13 min on 2 cores); at the commit that ships them the files
 # come out bit for bit the same. models-check retrains into runs/ and compares (the same
 # work folder as models: the data folder it names is recorded in the files).
 models: $(VENV)/.stamp-dev
