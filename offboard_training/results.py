@@ -4,7 +4,8 @@ Evaluation sets are fresh random-action episodes (seeds never used in training):
 episodes of the training terrains, and episodes under conditions never seen in training.
 On each, every window of M past + K future transitions (stride ``EVAL_STRIDE``) is scored
 before and after one adaptation step (offboard_training.evaluate), for the shipped GrBAL
-model and for the shipped MB model with the same step (GrBAL's ``inner_lr``, M and K).
+model and for the shipped MB model, both with GrBAL's ``inner_lr``, M and K; each file's step
+is the robot's (``inner_lr`` times the file's per-parameter scales where it carries them).
 """
 
 from __future__ import annotations
@@ -206,6 +207,7 @@ def results_markdown(
     grbal_path: Path,
     mb_path: Path,
     grbal: OnnxModel,
+    mb: OnnxModel,
     table: dict[str, dict[str, WindowErrors]],
     groups: dict[str, np.ndarray],
     sweep: list[SweepRow] | None,
@@ -236,9 +238,10 @@ def results_markdown(
         f"M={M} past + K={K} future consecutive transitions (stride {EVAL_STRIDE}) is scored: "
         "normalised MSE of the one-step predictions over the K future transitions (mean over "
         "K x 24 elements), *before* = with the model's own weights, *after* = after one SGD "
-        f"step of size {lr:g} on the M past transitions (docs/model-format.md). MB gets the "
-        "same step. Mean over windows +- standard error; *improved* = share of windows the "
-        "step made better. Lower is better.",
+        f"step of size {lr:g} on the M past transitions, as the robot takes it "
+        f"(docs/model-format.md): {_step_words(grbal, 'GrBAL')}; {_step_words(mb, 'MB')}. "
+        "Mean over windows +- standard error; *improved* = share of windows the step made "
+        "better. Lower is better.",
         "",
         "The two last columns are paired over the same windows: mean difference +- its "
         "standard error over the episodes' means (windows of one episode overlap, so they "
@@ -246,7 +249,7 @@ def results_markdown(
         "after its step predicts better than MB.",
         "",
         "| evaluation set | windows | GrBAL before | GrBAL after | improved | MB before "
-        "| MB after (same step) | GrBAL after - before | GrBAL after - MB before |",
+        f"| MB after (step {lr:g}) | GrBAL after - before | GrBAL after - MB before |",
         "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     verdicts: dict[str, dict[bool, list[str]]] = {
@@ -321,6 +324,19 @@ def _sweep_markdown(sweep: list[SweepRow], minutes: float, shipped: str) -> list
     ]
     lines.append("")
     return lines
+
+
+def _step_words(model: OnnxModel, name: str) -> str:
+    """How the file's step is sized: one number, or the number times learned scales."""
+    f = model.file
+    if f.step_weights is None or f.step_biases is None:
+        return f"{name}'s file has no per-parameter scales, so every parameter steps by it"
+    scales = np.concatenate([np.ravel(a) for a in (*f.step_weights, *f.step_biases)])
+    lo, mid, hi = np.percentile(scales, [5, 50, 95])
+    return (
+        f"{name}'s file carries a learned scale per parameter (median {mid:.2g}, 5 to 95 % "
+        f"{lo:.2g} to {hi:.2g}) and each parameter steps by the size times its scale"
+    )
 
 
 def _clear(mean: float, se: float) -> bool:

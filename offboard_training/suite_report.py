@@ -147,13 +147,17 @@ def suite_markdown(
     trained = f" x {replicas} training seeds (one model file each)" if replicas > 1 else ""
     over = "seeds and training seeds" if replicas > 1 else "seeds"
     tasks = list(dict.fromkeys(s.case.task for s in scores))
+    per = sum(1 for s in scores if _label(s.case) == main)
+    n_oracle = sum(1 for s in scores if _label(s.case) == ORACLE)
+    oracle = f"; the oracle's {n_oracle}, one file per condition" if has_oracle else ""
     lines = list(header)
     lines += [
         "",
-        f"{len(scores)} episodes: {len(tasks)} tasks ({', '.join(tasks)}) x {len(pairs)} "
-        f"conditions x {len(seeds)} seeds ({seeds[0]}..{seeds[-1]}){trained} per controller. "
-        "Cost = mean per-tick trajectory-following cost on the true pose (docs/evaluation.md), "
-        f"lower is better; ± = 95 % interval over {over} of the cost averaged over the tasks.",
+        f"{len(scores)} episodes, {per} per controller: {len(tasks)} tasks ({', '.join(tasks)}) "
+        f"x {len(pairs)} conditions x {len(seeds)} seeds ({seeds[0]}..{seeds[-1]}){trained}"
+        f"{oracle}. Cost = mean per-tick trajectory-following cost on the true pose "
+        f"(docs/evaluation.md), lower is better; ± = 95 % interval over {over} of the cost "
+        "averaged over the tasks.",
         "",
     ]
     columns = names + ([ORACLE] if has_oracle else [])

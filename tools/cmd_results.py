@@ -111,13 +111,16 @@ def run(args: argparse.Namespace) -> int:
     command = (
         f"roach results --out {args.out} --models {args.models} --data {args.data} "
         f"--eval-episodes {args.eval_episodes} --sweep-minutes {args.sweep_minutes:g} "
-        f"--seed {args.seed}" + (" --reuse-sweep" if args.reuse_sweep else "")
+        f"--seed {args.seed}"
+        + (f" --closed-loop {args.closed_loop}" if args.closed_loop else "")
+        + (" --reuse-sweep" if args.reuse_sweep else "")
     )
     text = results_markdown(
         command,
         grbal_path,
         mb_path,
         grbal,
+        mb,
         table,
         groups,
         sweep,

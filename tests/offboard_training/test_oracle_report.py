@@ -88,6 +88,9 @@ def test_eval_runs_the_oracle_and_the_report_normalises_to_it(
         scores, pairs, ["Header."], "mb:none", tmp_path / "img", "img"
     )
     assert "| condition | `grbal:dyn-eval` | `mb:none` | `oracle` | gap closed by" in text
+    per = sum(1 for s in scores if cl._label(s.case) == "grbal:dyn-eval")
+    assert f"{len(scores)} episodes, {per} per controller: " in text
+    assert "; the oracle's 2, one file per condition." in text
     row = next(line for line in text.splitlines() if line.startswith("| leg lost at 1 s ("))
     cells = [c.strip() for c in row.strip("|").split("|")]
     rows = suite_report.condition_rows(scores)

@@ -59,13 +59,23 @@ def test_collect_train_export_end_to_end(tmp_path: Path) -> None:
         assert np.abs(d - td.numpy()).max() <= 1e-5
 
     # the results command evaluates both files on fresh episodes of every evaluation set
+    # and puts a closed-loop run of them first, naming the run it came from
+    run = tmp_path / "eval.json"
+    models = ["--model", str(tmp_path / "grbal.onnx"), "--model", str(tmp_path / "mb.onnx")]
+    argv = ["eval", "--suite", "smoke", *models, "--episodes", "1", "--steps", "20"]
+    assert main([*argv, "--json", str(run), "--quiet"]) == 0
     doc = tmp_path / "results.md"
     argv = ["results", "--out", str(doc), "--models", str(tmp_path), "--work", str(tmp_path / "w")]
+    argv += ["--closed-loop", str(run)]
     assert main([*argv, "--eval-episodes", "1", "--sweep-minutes", "0", "--no-progress"]) == 0
     table = json.loads((tmp_path / "w" / "table.json").read_text())
     assert len(table) == len(EVAL_SETS)
     assert all(row["grbal"]["windows"] > 0 for row in table.values())
-    assert "| missing_leg=RF" in doc.read_text()
+    text = doc.read_text()
+    assert "| missing_leg=RF" in text
+    assert f"--sweep-minutes 0 --seed 0 --closed-loop {run}` (code " in text  # as run
+    assert "## Closed loop: the suite" in text
+    assert "GrBAL's file has no per-parameter scales" in text  # trained without --learn-step
 
 
 def test_collection_is_reproducible_across_worker_counts(tmp_path: Path) -> None:
