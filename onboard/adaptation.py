@@ -12,6 +12,14 @@ The loss is docs/model-format.md's: MSE over the n x 24 normalised delta errors;
 file with per-parameter step scales (a step meta-learned with ``roach train
 --learn-step``) steps each parameter by ``inner_lr`` times its scale.
 
+Change rule: when each of the newest ``change_rows`` transitions is predicted more than
+``change_ratio`` times worse (squared error, normalised) than the older rest of the window
+on average, the world has changed inside the window: from then on the step uses only the
+transitions since the change (the window grows back to M one tick at a time) and takes
+``change_gain`` times the step size until it is whole again. One surprising transition
+(a slip, a bump) does not trip it; a motor losing torque does, two to three ticks after
+the onset (docs/evaluation.md, "The change rule"). ``change_ratio`` 0 turns it off.
+
 Guard: if the step's loss is not finite, or the adapted parameters predict the window
 worse than the meta-learned ones, this step uses the meta-learned parameters and the
 fallback is counted. In ``dyn-eval`` a fallback also restarts the running parameters
@@ -35,6 +43,13 @@ from robot_contract.errors import ConfigError
 
 MODES: tuple[str, ...] = ("grbal", "dyn-eval", "none")
 
+CHANGE_RATIO = 3.0
+"""Default ``change_ratio``: on the training terrains the least-surprising of three
+successive transitions is above 2.8 times the window's mean error in under 1 tick of 100."""
+CHANGE_ROWS = 3
+"""Default ``change_rows``; the rule needs a window of at least 2 x rows + 2 transitions."""
+CHANGE_GAIN = 3.0
+
 DYN_EVAL_LR = 0.05
 """The ``dyn-eval`` step size when none is given. Steps add up from tick to tick, so it is
 smaller than a GrBAL model's one-step size (0.15 for the shipped one); tuned for MB on
@@ -55,6 +70,10 @@ class AdaptResult:
     fallback: bool
     """True if the guard rejected the step and the meta-learned parameters are in use."""
     fallbacks_total: int
+    window: int = 0
+    """Transitions the step used (fewer than M after a detected change)."""
+    change: bool = False
+    """True if the change rule tripped on this tick."""
 
 
 class Adapter:
@@ -63,6 +82,7 @@ class Adapter:
     model: the loaded model. mode: one of MODES. M: window length in transitions
     (default the model's ``roach.M``). inner_lr: step size (default: the model's
     ``roach.inner_lr`` in ``grbal`` and ``none``, ``DYN_EVAL_LR`` in ``dyn-eval``).
+    change_ratio, change_rows, change_gain: the change rule (module docstring).
     """
 
     def __init__(
@@ -72,6 +92,9 @@ class Adapter:
         *,
         M: int | None = None,
         inner_lr: float | None = None,
+        change_ratio: float = CHANGE_RATIO,
+        change_rows: int = CHANGE_ROWS,
+        change_gain: float = CHANGE_GAIN,
     ) -> None:
         if mode not in MODES:
             raise ConfigError(f"adaptation mode {mode!r} is not valid; valid: {', '.join(MODES)}")
@@ -84,6 +107,19 @@ class Adapter:
             lr = float(inner_lr)
         if not (math.isfinite(lr) and lr >= 0.0):
             raise ConfigError(f"adaptation inner_lr={lr} is not valid; must be finite and >= 0")
+        if not (math.isfinite(change_ratio) and change_ratio >= 0.0):
+            raise ConfigError(f"adaptation change_ratio={change_ratio} is not valid; must be >= 0")
+        if not 1 <= int(change_rows) <= 499:
+            raise ConfigError(
+                f"adaptation change_rows={change_rows} is not valid; must be 1 to 499"
+            )
+        if not (math.isfinite(change_gain) and change_gain >= 0.0):
+            raise ConfigError(f"adaptation change_gain={change_gain} is not valid; must be >= 0")
+        self.change_ratio, self.change_rows = float(change_ratio), int(change_rows)
+        self.change_gain = float(change_gain)
+        self._since = 0
+        """Transitions since the change the rule last detected, while the window still
+        reaches back before it; 0 otherwise."""
         self.model = model
         self.mode = mode
         self.M = m
@@ -140,6 +176,7 @@ class Adapter:
         self._sets[0][:] = self._meta
         self._cur = 0
         self._params = self._meta
+        self._since = 0
 
     def window_loss(self, states: np.ndarray, actions: np.ndarray, theta: np.ndarray) -> float:
         """Loss of parameters ``theta`` on a window (shapes as in ``adapt``); nan if empty."""
@@ -164,11 +201,16 @@ class Adapter:
         if self.mode == "none":
             loss = self._sgd.loss(self._meta, xn, tn)
             self._params = self._meta
-            return AdaptResult(loss, loss, False, False, self.fallbacks_total)
+            return AdaptResult(loss, loss, False, False, self.fallbacks_total, n)
 
+        change = self._detect_change(xn, tn)
+        lr = self.inner_lr
+        if self._since:
+            xn, tn = xn[-self._since :], tn[-self._since :]
+            lr *= self.change_gain
         start = self._meta if self.mode == "grbal" else self._params
         dst = self._sets[1 - self._cur] if start is self._sets[self._cur] else self._sets[self._cur]
-        loss_before, loss_after = self._sgd.sgd_step(start, xn, tn, self.inner_lr, dst, self._grad)
+        loss_before, loss_after = self._sgd.sgd_step(start, xn, tn, lr, dst, self._grad)
         if start is self._meta:
             loss_meta = loss_before
         else:
@@ -176,10 +218,32 @@ class Adapter:
         if not (math.isfinite(loss_after) and loss_after <= loss_meta):
             self.fallbacks_total += 1
             self._params = self._meta
-            return AdaptResult(loss_before, loss_meta, False, True, self.fallbacks_total)
+            return AdaptResult(
+                loss_before, loss_meta, False, True, self.fallbacks_total, xn.shape[0], change
+            )
         self._cur = 0 if dst is self._sets[0] else 1
         self._params = dst
-        return AdaptResult(loss_before, loss_after, True, False, self.fallbacks_total)
+        return AdaptResult(
+            loss_before, loss_after, True, False, self.fallbacks_total, xn.shape[0], change
+        )
+
+    def _detect_change(self, xn: np.ndarray, tn: np.ndarray) -> bool:
+        """Advances the change rule by one tick on the window's rows; True if it trips."""
+        n, k = xn.shape[0], self.change_rows
+        if self._since:
+            self._since += 1
+            if self._since >= n:
+                self._since = 0  # the window holds only post-change transitions again
+        if self.change_ratio <= 0.0 or n < 2 * k + 2 or 0 < self._since <= 2 * k:
+            return False
+        older = self._sgd.loss(self._params, xn[:-k], tn[:-k])
+        newest = math.inf
+        for i in range(n - k, n):
+            newest = min(newest, self._sgd.loss(self._params, xn[i : i + 1], tn[i : i + 1]))
+        if not newest > self.change_ratio * older:
+            return False
+        self._since = k
+        return True
 
     def _fill(self, states: np.ndarray, actions: np.ndarray) -> int:
         """Writes the normalised inputs/targets of the latest min(n, M) transitions; returns n."""

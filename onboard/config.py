@@ -21,7 +21,7 @@ from typing import Any
 
 from firmware_bridge.link_health import LinkHealthConfig
 from firmware_bridge.pose.source import PoseConfig
-from onboard.adaptation import MODES
+from onboard.adaptation import CHANGE_GAIN, CHANGE_RATIO, CHANGE_ROWS, MODES
 from onboard.command import COMMAND_TIMINGS
 from onboard.planner import PlannerConfig
 from onboard.plausibility import PlausibilityConfig
@@ -117,6 +117,13 @@ class AdaptationConfig:
     inner_lr: float | None = field(default=None, metadata=_rng(0.0, 100.0, "SGD step size"))
     """Adaptation step size; absent = 0.05 in dyn-eval, the model's ``roach.inner_lr`` in
     grbal."""
+    change_ratio: float = field(default=CHANGE_RATIO, metadata=_rng(0.0, 1000.0, "error ratio"))
+    """The change rule (onboard/adaptation.py): a change is detected when each of the newest
+    ``change_rows`` transitions is predicted this many times worse than the rest of the
+    window; 0 = off."""
+    change_rows: int = field(default=CHANGE_ROWS, metadata=_rng(1, 499, "transitions"))
+    change_gain: float = field(default=CHANGE_GAIN, metadata=_rng(0.0, 100.0, "factor"))
+    """Step-size factor while the window holds only transitions since a detected change."""
 
 
 @dataclass(frozen=True)

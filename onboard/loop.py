@@ -267,6 +267,8 @@ class Controller:
 
     def _command(self, rec: TickRecord) -> None:
         """Sends (immediate) or keeps (pipelined) the plan's command, or commands a stop."""
+        if rec.adapt is not None and rec.adapt.change:
+            self._count(rec, safety.ADAPT_CHANGE, "")
         if rec.adapt is not None and rec.adapt.fallback:
             self._count(rec, safety.ADAPT_FALLBACK, "")
         if rec.fault is None and rec.planned is not None:
@@ -360,7 +362,15 @@ def build_controller(
     a = cfg.adaptation
     return Controller(
         robot,
-        Adapter(model, a.mode, M=a.M, inner_lr=a.inner_lr),
+        Adapter(
+            model,
+            a.mode,
+            M=a.M,
+            inner_lr=a.inner_lr,
+            change_ratio=a.change_ratio,
+            change_rows=a.change_rows,
+            change_gain=a.change_gain,
+        ),
         make_planner(cfg.planner, cfg.loop.pipelined),
         Objective(model, cfg.planner, cfg.task),
         cfg.loop,

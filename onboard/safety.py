@@ -26,6 +26,8 @@ NAN_ACTION = "nan_action"
 CONTROLLER_ERROR = "controller_error"
 OVERRUN = "overrun"
 ADAPT_FALLBACK = "adapt_fallback"
+ADAPT_CHANGE = "adapt_change"
+"""The adaptation's change rule tripped: the window restarts at the change (plans on)."""
 WATCHDOG_STOP = "robot_stopped"
 """The board's motors are off while the loop drives (its watchdog tripped, or a
 START_MOTORS did not take): stop, then the next good tick starts them again."""

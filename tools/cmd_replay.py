@@ -16,7 +16,7 @@ from pathlib import Path
 
 from mcap.exceptions import McapError
 
-from onboard.adaptation import MODES, Adapter
+from onboard.adaptation import CHANGE_GAIN, CHANGE_ROWS, MODES, Adapter
 from onboard.blas import set_blas_threads
 from onboard.config import ControllerConfig
 from onboard.logging_mcap import RunLog, jsonable, read_log
@@ -78,10 +78,21 @@ def run(args: argparse.Namespace) -> int:
     if not model_path:
         print("adaptation replay: no model (give --model)")
         return 0
-    mode = args.mode or run_info.get("adaptation", {}).get("mode", "grbal")
-    m_window = args.M or run_info.get("adaptation", {}).get("M")
+    run_adapt = run_info.get("adaptation", {})
+    mode = args.mode or run_adapt.get("mode", "grbal")
+    m_window = args.M or run_adapt.get("M")
     model = load_model(model_path)
-    adapter = Adapter(model, mode, M=m_window)
+    # The run's step and change rule (a log from before the rule: the rule off).
+    same_mode = mode == run_adapt.get("mode")
+    adapter = Adapter(
+        model,
+        mode,
+        M=m_window,
+        inner_lr=run_adapt.get("inner_lr") if same_mode else None,
+        change_ratio=float(run_adapt.get("change_ratio", 0.0)),
+        change_rows=int(run_adapt.get("change_rows", CHANGE_ROWS)),
+        change_gain=float(run_adapt.get("change_gain", CHANGE_GAIN)),
+    )
     rows = replay_adaptation(log.ticks, adapter)
     if not args.quiet:
         print("tick  n   window_before  window_after  next_meta  next_adapted")

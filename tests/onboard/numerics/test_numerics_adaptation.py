@@ -97,3 +97,72 @@ def test_nan_in_window_falls_back(model: LoadedModel) -> None:
     ad = Adapter(model, "dyn-eval", inner_lr=0.01)
     r = ad.adapt(states, actions)
     assert r.fallback and ad.params is ad.meta_params and r.fallbacks_total == 1
+
+
+def _changed_window(model: LoadedModel, n: int, onset: int) -> tuple[np.ndarray, np.ndarray]:
+    """``_window`` whose transitions from ``onset`` on each move 3 std further."""
+    states, actions = _window(model, n)
+    for t in range(onset, n):
+        states[t + 1 :] += 3.0 * model.delta_std
+    return states, actions
+
+
+def _run_ticks(ad: Adapter, states: np.ndarray, actions: np.ndarray, first: int = 1) -> list:
+    """adapt() once per tick as the loop calls it: the history up to that tick."""
+    return [ad.adapt(states[: t + 1], actions[:t]) for t in range(first, actions.shape[0] + 1)]
+
+
+@pytest.mark.parametrize("mode", ["dyn-eval", "grbal"])
+def test_change_rule_restarts_the_window_at_a_change(model: LoadedModel, mode: str) -> None:
+    """Three surprising transitions in a row trip the rule once; the step then uses only
+    the transitions since the change, one more each tick, until the window is whole."""
+    onset, n, m = 20, 40, 32
+    states, actions = _changed_window(model, n, onset)
+    # The random model's errors on the unchanged transitions reach 4 x the window's mean;
+    # the changed ones are 50 to 1000 x: a threshold of 10 separates them.
+    ad = Adapter(model, mode, M=m, inner_lr=0.01, change_ratio=10.0)
+    results = _run_ticks(ad, states, actions)
+    tripped = [t for t, r in enumerate(results, start=1) if r.change]
+    assert tripped == [onset + 3]  # the tick whose window ends with the 3rd changed transition
+    windows = [r.window for r in results[onset + 2 : onset + 8]]
+    assert windows == [3, 4, 5, 6, 7, 8]
+    assert all(r.window == min(t, m) for t, r in enumerate(results[:onset], start=1))
+
+
+def test_one_surprising_transition_does_not_trip_the_rule(model: LoadedModel) -> None:
+    """A single outlier (one state 3 std off: two surprising transitions) leaves the window
+    whole."""
+    states, actions = _window(model, 40)
+    states[21] += 3.0 * model.delta_std
+    ad = Adapter(model, "dyn-eval", M=32, inner_lr=0.01, change_ratio=10.0)
+    results = _run_ticks(ad, states, actions)
+    assert not any(r.change for r in results)
+    assert [r.window for r in results[-5:]] == [32] * 5
+
+
+def test_change_rule_off_and_its_step_gain(model: LoadedModel) -> None:
+    """change_ratio 0 never trips; after a change the step is change_gain x the step size."""
+    states, actions = _changed_window(model, 40, 20)
+    off = _run_ticks(Adapter(model, "dyn-eval", M=32, change_ratio=0.0), states, actions)
+    assert not any(r.change for r in off) and off[-1].window == 32
+    at_onset = states[:24], actions[:23]  # the tick the rule trips on
+    steps = {}
+    for gain in (1.0, 3.0):
+        ad = Adapter(model, "grbal", M=32, inner_lr=0.01, change_gain=gain)
+        _run_ticks(ad, *at_onset)
+        steps[gain] = ad.params - ad.meta_params
+    np.testing.assert_allclose(steps[3.0], 3.0 * steps[1.0], rtol=1e-4, atol=1e-7)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "word"),
+    [
+        ({"change_ratio": -1.0}, "change_ratio"),
+        ({"change_ratio": float("nan")}, "change_ratio"),
+        ({"change_rows": 0}, "change_rows"),
+        ({"change_gain": float("inf")}, "change_gain"),
+    ],
+)
+def test_invalid_change_rule_is_a_config_error(model: LoadedModel, kwargs: dict, word: str) -> None:
+    with pytest.raises(ConfigError, match=word):
+        Adapter(model, "dyn-eval", **kwargs)
