@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from cli_helpers import fake_robot, run_roach
 
-from onboard.adaptation import Adapter
+from onboard.adaptation import CHANGE_GAIN, CHANGE_RATIO, CHANGE_ROWS, Adapter
 from onboard.logging_mcap import read_log
 from onboard.model import load_model
 from onboard.replay import replay_adaptation
@@ -38,6 +38,13 @@ def test_replay_reproduces_the_logged_adaptation_losses(
     log = read_log(lockstep_log)
     run_adaptation = log.run["adaptation"]  # type: ignore[index]
     assert run_adaptation["mode"] == "dyn-eval"
+    rule = (
+        run_adaptation["change_ratio"],
+        run_adaptation["change_rows"],
+        run_adaptation["change_gain"],
+    )
+    assert rule == (CHANGE_RATIO, CHANGE_ROWS, CHANGE_GAIN)
+    assert {"window", "change"} <= set(log.ticks[-1]["adaptation"])
     adapter = Adapter(load_model(random_model_file), "dyn-eval")
     rows = replay_adaptation(log.ticks, adapter)
     assert [r.tick for r in rows] == list(range(STEPS))
